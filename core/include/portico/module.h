@@ -1,0 +1,223 @@
+/*
+ * Portico module ABI — the only header a module includes.
+ *
+ * Pure C99: fixed-width types, opaque handles, no C++ across the boundary.
+ * A module exports one symbol, `pt_module_entry`, returning its descriptor.
+ * The loader checks abi_major (must be equal), abi_minor (module's must not
+ * exceed the host's) and the signature string before touching anything else.
+ *
+ * The host hands its services through `pt_host`, a table of function
+ * pointers whose first field is its own size: entries are only ever
+ * appended (minor bump), so a module built against an older minor keeps
+ * working. Changing or removing an entry is a major bump.
+ */
+#ifndef PORTICO_MODULE_H
+#define PORTICO_MODULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PT_ABI_MAJOR 1
+#define PT_ABI_MINOR 0
+/* Guards against a module built for another layout of these structs
+ * (pointer size, struct packing) even when the numbers happen to agree. */
+#define PT_ABI_SIGNATURE "portico-abi:1:lp64:c99"
+
+#define PT_EXPORT __attribute__((visibility("default")))
+
+/* A byte string that is not NUL-terminated. Views handed out by the host are
+ * valid for the life of the request (request data) or the configuration
+ * generation (config data). */
+typedef struct pt_str {
+    const char *data;
+    size_t len;
+} pt_str;
+
+#define PT_STR(lit) ((pt_str){(lit), sizeof(lit) - 1})
+
+/* Return codes shared by every hook. */
+typedef enum pt_rc {
+    PT_OK = 0,
+    PT_ERROR = -1,
+    PT_AGAIN = -2,    /* the module will call host->finalize() later */
+    PT_DECLINED = -5, /* not mine: next handler */
+    PT_DONE = -4
+} pt_rc;
+
+/* Log levels, as nginx's error_log. */
+enum {
+    PT_LOG_EMERG = 0,
+    PT_LOG_ALERT,
+    PT_LOG_CRIT,
+    PT_LOG_ERR,
+    PT_LOG_WARN,
+    PT_LOG_NOTICE,
+    PT_LOG_INFO,
+    PT_LOG_DEBUG
+};
+
+/* Contexts a directive may appear in (bit mask). */
+enum {
+    PT_CTX_MAIN = 1u << 0,
+    PT_CTX_EVENTS = 1u << 1,
+    PT_CTX_HTTP = 1u << 2,
+    PT_CTX_SERVER = 1u << 3,
+    PT_CTX_LOCATION = 1u << 4,
+    PT_CTX_UPSTREAM = 1u << 5,
+    PT_CTX_IF = 1u << 6
+};
+
+/* Argument counts a directive accepts (bit mask, nginx-style).
+ * PT_ARGS(n) for exactly n arguments after the name. */
+#define PT_ARGS(n) (1u << (n))
+enum {
+    PT_ARGS_1MORE = 1u << 12,
+    PT_ARGS_2MORE = 1u << 13,
+    PT_ARGS_BLOCK = 1u << 14, /* takes a { } block */
+    PT_ARGS_FLAG = 1u << 15,  /* exactly one argument: on | off */
+    PT_ARGS_MULTI = 1u << 16  /* may be repeated at one level */
+};
+
+/* Which configuration object of the module a directive's setter receives. */
+typedef enum pt_conf_level {
+    PT_CONF_MAIN = 0, /* one per http{} */
+    PT_CONF_SRV = 1,  /* one per server{} */
+    PT_CONF_LOC = 2   /* one per location{} (and server/http level defaults) */
+} pt_conf_level;
+
+typedef struct pt_conf pt_conf;       /* opaque: the directive being parsed */
+typedef struct pt_request pt_request; /* opaque: one HTTP request */
+typedef struct pt_value pt_value;     /* opaque: a compiled "$var text" value */
+typedef struct pt_host pt_host;
+
+/* Directive setter: returns NULL on success or a message; the host prefixes
+ * "file:line" and the directive name. args[0] is the directive name. */
+typedef const char *(*pt_set_fn)(pt_conf *cf, void *conf, const pt_str *args, size_t nargs);
+
+typedef struct pt_directive {
+    const char *name;
+    uint32_t contexts;
+    uint32_t arity;
+    pt_conf_level level;
+    pt_set_fn set;
+} pt_directive;
+
+/* A content handler: produce the response of a request. Returns an HTTP
+ * status (>= 100) to have the host send its own page for it, PT_OK when the
+ * response was fully produced, PT_AGAIN when it will call finalize(). */
+typedef int (*pt_handler_fn)(pt_request *r, void *loc_conf);
+
+/* Phases a module may hook (nginx's order). */
+enum { PT_PHASE_REWRITE = 0, PT_PHASE_ACCESS = 1, PT_PHASE_LOG = 2 };
+/* A phase handler: PT_DECLINED to go on, or an HTTP status to end with. */
+typedef int (*pt_phase_fn)(pt_request *r, void *loc_conf);
+
+/* Request fields readable by host->req_field(). */
+typedef enum pt_field {
+    PT_F_METHOD = 0,
+    PT_F_URI,          /* normalized, decoded path ($uri) */
+    PT_F_ARGS,         /* query string without '?' ($args) */
+    PT_F_REQUEST_URI,  /* the original target ($request_uri) */
+    PT_F_PROTOCOL,     /* "HTTP/1.1" */
+    PT_F_HOST,         /* $host */
+    PT_F_FILENAME,     /* $request_filename (root/alias + uri) */
+    PT_F_DOCUMENT_ROOT,
+    PT_F_REMOTE_ADDR,
+    PT_F_SERVER_NAME,
+    PT_F_EXTEN         /* file extension of $uri, for MIME lookup */
+} pt_field;
+
+typedef struct pt_module {
+    uint32_t abi_major;
+    uint32_t abi_minor;
+    const char *signature; /* PT_ABI_SIGNATURE */
+    const char *name;
+    const char *version;
+    const pt_directive *directives; /* terminated by an entry with name NULL */
+
+    /* Configuration lifecycle. Objects come from host->conf_alloc and live
+     * as long as the configuration generation. Any hook may be NULL. */
+    void *(*create_main_conf)(pt_conf *cf);
+    void *(*create_loc_conf)(pt_conf *cf);
+    /* child inherits from parent what it did not set; NULL or an error */
+    const char *(*merge_loc_conf)(pt_conf *cf, void *parent, void *child);
+    /* after the whole configuration is read: register phase handlers */
+    const char *(*postconfig)(pt_conf *cf);
+
+    /* Worker lifecycle. */
+    int (*init_worker)(const pt_host *host);
+    void (*exit_worker)(const pt_host *host);
+} pt_module;
+
+/* The services of the host. Append only. */
+struct pt_host {
+    size_t size; /* sizeof(pt_host) of the host: check before using an entry */
+    uint32_t abi_major;
+    uint32_t abi_minor;
+
+    /* ---- logging ---- */
+    void (*log)(int level, pt_request *r, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+
+    /* ---- configuration (valid inside setters and postconfig) ---- */
+    void *(*conf_alloc)(pt_conf *cf, size_t size); /* zeroed, lives with the config */
+    void (*conf_set_handler)(pt_conf *cf, pt_handler_fn handler);
+    const char *(*conf_parse_flag)(pt_str v, int *out);
+    const char *(*conf_parse_size)(pt_str v, int64_t *out);
+    const char *(*conf_parse_msec)(pt_str v, int64_t *out);
+    pt_value *(*conf_value)(pt_conf *cf, pt_str text, const char **err);
+    void (*conf_add_phase)(pt_conf *cf, int phase, pt_phase_fn fn, const pt_module *m);
+    void (*conf_warn)(pt_conf *cf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+    /* ---- request ---- */
+    pt_str (*req_field)(pt_request *r, pt_field f);
+    int (*req_header)(pt_request *r, pt_str name, pt_str *value); /* 1 found */
+    size_t (*req_header_count)(pt_request *r);
+    void (*req_header_at)(pt_request *r, size_t i, pt_str *name, pt_str *value);
+    int (*variable)(pt_request *r, pt_str name, pt_str *value); /* 1 found */
+    int (*eval)(pt_request *r, const pt_value *v, pt_str *out);  /* PT_OK */
+    void *(*palloc)(pt_request *r, size_t size); /* freed with the request */
+    void *(*get_ctx)(pt_request *r, const pt_module *m);
+    void (*set_ctx)(pt_request *r, const pt_module *m, void *ctx);
+    void *(*loc_conf)(pt_request *r, const pt_module *m);
+
+    /* ---- response ---- */
+    void (*set_status)(pt_request *r, int status);
+    int (*resp_header_set)(pt_request *r, pt_str name, pt_str value); /* replaces */
+    int (*resp_header_add)(pt_request *r, pt_str name, pt_str value);
+    int (*resp_header_get)(pt_request *r, pt_str name, pt_str *value);
+    void (*set_content_length)(pt_request *r, int64_t len); /* -1: unknown */
+    int (*send_header)(pt_request *r);
+    int (*send_data)(pt_request *r, const void *data, size_t len);
+    /* takes ownership of fd; sends [offset, offset+len) with sendfile when it can */
+    int (*send_file)(pt_request *r, int fd, int64_t offset, int64_t len);
+    int (*finish)(pt_request *r); /* the body is complete */
+    /* after PT_AGAIN: end the request with rc (PT_OK or an HTTP status) */
+    void (*finalize)(pt_request *r, int rc);
+    /* restart processing at another URI (error_page, index, X-Accel-Redirect) */
+    int (*internal_redirect)(pt_request *r, pt_str uri, pt_str args);
+    int (*is_head)(pt_request *r);
+
+    /* ---- event loop ---- */
+    void *(*event_base)(pt_request *r); /* struct event_base* of the worker */
+    pt_str (*mime_type)(pt_request *r, pt_str exten);
+};
+
+/* The one symbol a module exports. It may keep `host` for later use, but must
+ * not call through it before returning: the loader has not yet checked the
+ * module's ABI. */
+typedef const pt_module *(*pt_module_entry_fn)(const pt_host *host);
+#define PT_MODULE_ENTRY "pt_module_entry"
+
+#define PT_MODULE_INIT(name_, version_)                                                       \
+    .abi_major = PT_ABI_MAJOR, .abi_minor = PT_ABI_MINOR, .signature = PT_ABI_SIGNATURE,      \
+    .name = (name_), .version = (version_)
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PORTICO_MODULE_H */
