@@ -63,15 +63,18 @@ $(B)/mobj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c99 $(WARN) $(OPT) $(SAN) -fPIC -fvisibility=hidden -Icore/include -MMD -MP -c $< -o $@
 
+mod_objs = $(patsubst %.c,$(B)/mobj/%.o,$(patsubst %.cc,$(B)/mobj/%.o,$(wildcard modules/$(1)/*.cc modules/$(1)/*.c)))
+mod_test_srcs = $(filter-out %/module.cc,$(wildcard modules/$(firstword $(subst /, ,$(1)))/*.cc))
+
 .SECONDEXPANSION:
-$(B)/modules/%.so: $$(patsubst %.cc,$(B)/mobj/%.o,$$(patsubst %.c,$(B)/mobj/%.o,$$(wildcard modules/$$*/*.cc modules/$$*/*.c)))
+$(B)/modules/%.so: $$(call mod_objs,$$*)
 	@mkdir -p $(dir $@)
 	$(CXX) -shared $(SAN) -Wl,--no-undefined $^ $(LIBS_$*) -o $@
 
 # unit tests of a module's pure parts link that module's sources but module.cc
-$(B)/t/unit/modules/%: t/unit/modules/%.cc $(CORE_LIB) $$(filter-out %/module.cc,$$(wildcard modules/$$(firstword $$(subst /, ,$$*))/*.cc))
+$(B)/t/unit/modules/%: t/unit/modules/%.cc $(CORE_LIB) $$(call mod_test_srcs,$$*)
 	@mkdir -p $(dir $@)
-	$(ALLCXX) $(CMOCKA_CFLAGS) -It/unit -Imodules $< $(filter-out %/module.cc,$(wildcard modules/$(firstword $(subst /, ,$*))/*.cc)) $(UNIT_SUPPORT) $(CORE_LIB) $(CMOCKA_LIBS) $(CORE_LIBS) -o $@
+	$(ALLCXX) $(CMOCKA_CFLAGS) -It/unit -Imodules $< $(call mod_test_srcs,$*) $(UNIT_SUPPORT) $(CORE_LIB) $(CMOCKA_LIBS) $(CORE_LIBS) -o $@
 $(B)/t/unit/%: t/unit/%.cc $(CORE_LIB) $(UNIT_SUPPORT)
 	@mkdir -p $(dir $@)
 	$(ALLCXX) $(CMOCKA_CFLAGS) -It/unit $< $(UNIT_SUPPORT) $(CORE_LIB) $(CMOCKA_LIBS) $(CORE_LIBS) -o $@

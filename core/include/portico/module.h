@@ -94,8 +94,10 @@ typedef struct pt_request pt_request; /* opaque: one HTTP request */
 typedef struct pt_value pt_value;     /* opaque: a compiled "$var text" value */
 typedef struct pt_host pt_host;
 
-/* Directive setter: returns NULL on success or a message; the host prefixes
- * "file:line" and the directive name. args[0] is the directive name. */
+/* Directive setter: returns NULL on success or a message, which the host
+ * prints as `"name" directive <message> in file:line`; a message starting
+ * with '!' is printed as is (without the '!'), for complete sentences.
+ * args[0] is the directive name. */
 typedef const char *(*pt_set_fn)(pt_conf *cf, void *conf, const pt_str *args, size_t nargs);
 
 typedef struct pt_directive {
@@ -111,8 +113,9 @@ typedef struct pt_directive {
  * response was fully produced, PT_AGAIN when it will call finalize(). */
 typedef int (*pt_handler_fn)(pt_request *r, void *loc_conf);
 
-/* Phases a module may hook (nginx's order). */
-enum { PT_PHASE_REWRITE = 0, PT_PHASE_ACCESS = 1, PT_PHASE_LOG = 2 };
+/* Phases a module may hook (nginx's order). CONTENT handlers run, in load
+ * order, for a location that has no handler of its own (static files). */
+enum { PT_PHASE_REWRITE = 0, PT_PHASE_ACCESS = 1, PT_PHASE_LOG = 2, PT_PHASE_CONTENT = 3 };
 /* A phase handler: PT_DECLINED to go on, or an HTTP status to end with. */
 typedef int (*pt_phase_fn)(pt_request *r, void *loc_conf);
 
@@ -205,6 +208,11 @@ struct pt_host {
     /* ---- event loop ---- */
     void *(*event_base)(pt_request *r); /* struct event_base* of the worker */
     pt_str (*mime_type)(pt_request *r, pt_str exten);
+    /* fn(data) runs when the request ends, also when the client goes away
+     * while the module holds it (PT_AGAIN): release what you hold there */
+    void (*cleanup_add)(pt_request *r, void (*fn)(void *data), void *data);
+    /* the cached clock (seconds), for conditional requests and Expires */
+    int64_t (*now_sec)(void);
 };
 
 /* The one symbol a module exports. It may keep `host` for later use, but must

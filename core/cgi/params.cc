@@ -1,0 +1,115 @@
+#include "cgi/params.h"
+
+#include "base/ascii.h"
+#include "cgi/header_policy.h"
+
+namespace portico::cgi {
+
+namespace {
+
+bool var_char(char c) { return ascii::is_alpha(c) || ascii::is_digit(c) || c == '_'; }
+
+// nginx's script syntax: $name, ${name}, $1..$9 (one digit: "$10" is $1 then "0").
+bool compile_value(std::string_view value, std::vector<ValueSegment> &out, std::string &err) {
+    std::string literal;
+    auto flush = [&] {
+        if (!literal.empty()) out.push_back({false, std::move(literal), -1});
+        literal.clear();
+    };
+    for (std::size_t i = 0; i < value.size();) {
+        if (value[i] != '$') {
+            literal += value[i++];
+            continue;
+        }
+        ++i;
+        if (i < value.size() && value[i] >= '1' && value[i] <= '9') {
+            flush();
+            out.push_back({true, std::string(1, value[i]), value[i] - '0'});
+            ++i;
+            continue;
+        }
+        bool braced = i < value.size() && value[i] == '{';
+        if (braced) ++i;
+        std::size_t start = i;
+        while (i < value.size() && var_char(value[i])) ++i;
+        if (i == start || (braced && (i >= value.size() || value[i] != '}'))) {
+            err = "invalid variable name in \"" + std::string(value) + "\"";
+            return false;
+        }
+        flush();
+        out.push_back({true, std::string(value.substr(start, i - start)), -1});
+        if (braced) ++i;
+    }
+    flush();
+    return true;
+}
+
+bool valid_param_name(std::string_view name) {
+    if (name.empty()) return false;
+    for (char c : name)
+        if (ascii::is_ctl(c) || c == ' ' || c == '=') return false; // '=' would split a CGI env entry
+    return true;
+}
+
+} // namespace
+
+bool ParamList::add(std::string_view name, std::string_view value, bool if_not_empty,
+                    std::string &err) {
+    if (!valid_param_name(name)) {
+        err = "invalid parameter name \"" + std::string(name) + "\"";
+        return false;
+    }
+    Param param{std::string(name), {}, if_not_empty};
+    if (!compile_value(value, param.value, err)) return false;
+    params_.push_back(std::move(param));
+    return true;
+}
+
+bool ParamList::sets(std::string_view name) const {
+    for (const Param &p : params_)
+        if (ascii::iequals(p.name, name)) return true;
+    return false;
+}
+
+bool ParamList::overrides_header(std::string_view header_name) const {
+    for (const Param &p : params_) {
+        std::string_view name = p.name;
+        if (name.size() > 5 && ascii::istarts_with(name, "HTTP_") &&
+            same_cgi_name(name.substr(5), header_name))
+            return true;
+    }
+    return false;
+}
+
+const ParamList &inherit_params(const ParamList &child, const ParamList &parent) {
+    return child.empty() ? parent : child;
+}
+
+bool is_request_controlled_variable(std::string_view name) {
+    static constexpr std::string_view prefixes[] = {"http_", "arg_", "cookie_"};
+    static constexpr std::string_view exact[] = {
+        "args",           "query_string",        "request_uri",       "uri",
+        "document_uri",   "request",             "request_body",      "request_method",
+        "host",           "content_type",        "content_length",    "remote_user",
+        "request_filename", "fastcgi_script_name", "fastcgi_path_info", "fastcgi_path_translated"};
+    for (std::string_view p : prefixes)
+        if (ascii::istarts_with(name, p)) return true;
+    for (std::string_view e : exact)
+        if (ascii::iequals(name, e)) return true;
+    // $1..$9 are captures of a location or rewrite regex run over the URI.
+    return name.size() == 1 && ascii::is_digit(name[0]);
+}
+
+std::vector<LintFinding> lint_php_value_params(const ParamList &list) {
+    std::vector<LintFinding> findings;
+    for (const Param &p : list.params()) {
+        if (!ascii::iequals(p.name, "PHP_VALUE") && !ascii::iequals(p.name, "PHP_ADMIN_VALUE"))
+            continue;
+        for (const ValueSegment &s : p.value)
+            if (s.is_var && is_request_controlled_variable(s.text))
+                findings.push_back({p.name, "$" + s.text});
+    }
+    return findings;
+}
+
+} // namespace portico::cgi

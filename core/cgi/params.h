@@ -1,0 +1,63 @@
+// Compiled `fastcgi_param NAME value [if_not_empty]` lists (the same shape
+// serves scgi/uwsgi-style params later) and the `-t` lint over them.
+#pragma once
+
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace portico::cgi {
+
+// One piece of a param value: literal text, a named variable ("host" for
+// $host or ${host}) or a regex capture ($1..$9, capture >= 0). Same shape as
+// config/complex_value.h's Segment, which replaces it once it lands.
+struct ValueSegment {
+    bool is_var = false;
+    std::string text;
+    int capture = -1;
+};
+
+struct Param {
+    std::string name;
+    std::vector<ValueSegment> value;
+    bool if_not_empty = false;
+};
+
+class ParamList {
+  public:
+    // Compiles one directive. false + `err` for an empty or control-character
+    // name, or a `$` that starts no variable name (nginx: "invalid variable name").
+    bool add(std::string_view name, std::string_view value, bool if_not_empty, std::string &err);
+
+    bool empty() const { return params_.empty(); }
+    std::span<const Param> params() const { return params_; }
+
+    // True when a param of that exact name (ASCII case-insensitive) is set.
+    bool sets(std::string_view name) const;
+
+    // True when a user param HTTP_X replaces the client header `header_name`
+    // (compared after the CGI mapping, as nginx's ignored-headers hash does).
+    bool overrides_header(std::string_view header_name) const;
+
+  private:
+    std::vector<Param> params_;
+};
+
+// nginx's rule: a level inherits its parent's list if and only if it defines
+// no param itself (one fastcgi_param in a location drops all inherited ones).
+const ParamList &inherit_params(const ParamList &child, const ParamList &parent);
+
+// Variables whose value the client chooses, directly or through the URI.
+bool is_request_controlled_variable(std::string_view name);
+
+struct LintFinding {
+    std::string param;    // PHP_VALUE or PHP_ADMIN_VALUE
+    std::string variable; // the request-controlled variable it uses, "$http_x"
+};
+
+// `-t`: PHP_VALUE / PHP_ADMIN_VALUE set php.ini directives per request
+// (auto_prepend_file, ...); client data there is code execution.
+std::vector<LintFinding> lint_php_value_params(const ParamList &list);
+
+} // namespace portico::cgi

@@ -1,0 +1,408 @@
+// A client connection: reads request heads and bodies, hands complete
+// requests to the phases, and decides keep-alive, pipelining and closing.
+// Refused input is never read further: after an error response the read
+// side only drains (lingering close) until the peer goes away.
+#include "base/clock.h"
+#include "http/request.h"
+#include "http/server_lookup.h"
+#include "http/uri.h"
+#include "log/error_log.h"
+#include "process/worker.h"
+
+#include <arpa/inet.h>
+#include <cstring>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+pt_request::~pt_request() {
+    for (auto &[fn, data] : cleanups) fn(data);
+    if (body) evbuffer_free(body);
+}
+
+namespace portico {
+namespace {
+
+void on_read(bufferevent *, void *arg);
+void on_write(bufferevent *, void *arg);
+void on_event(bufferevent *, short what, void *arg);
+
+void addr_to_text(const sockaddr *sa, std::string &out, int &port) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    port = 0;
+    if (sa->sa_family == AF_INET) {
+        auto *in = reinterpret_cast<const sockaddr_in *>(sa);
+        inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        auto *in6 = reinterpret_cast<const sockaddr_in6 *>(sa);
+        inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+        port = ntohs(in6->sin6_port);
+    } else {
+        out = "unix:";
+        return;
+    }
+    out = buf;
+}
+
+void arm_timer(Connection *c, int64_t ms) {
+    timeval tv{time_t(ms / 1000), suseconds_t((ms % 1000) * 1000)};
+    evtimer_add(c->header_timer, &tv);
+    c->header_timer_armed = true;
+}
+
+void on_header_timeout(evutil_socket_t, short, void *arg) {
+    auto *c = static_cast<Connection *>(arg);
+    clock::update();
+    if (c->state == ConnState::ReadingHead &&
+        evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        PT_LOG(log::Info, c->id, "client timed out (110: Connection timed out) while reading client "
+                                 "request headers, client: %s", c->peer_addr.c_str());
+    connection_close(c);
+}
+
+uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+uint64_t next_random() {
+    // xorshift64*: request ids need to be unique, not secret
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 2685821657736338717ull;
+}
+
+void rebase(std::string_view &v, const char *from, const char *to, size_t len) {
+    if (v.data() >= from && v.data() < from + len) v = {to + (v.data() - from), v.size()};
+}
+
+// Answers a refused request and closes: nothing after it is read as a request.
+void refuse(Connection *c, int status, const char *reason, Request *r) {
+    if (log::rate_ok(2))
+        PT_LOG(log::Info, c->id, "client sent invalid request (%s), client: %s, status: %d",
+               reason ? reason : "?", c->peer_addr.c_str(), status);
+    std::unique_ptr<Request> owned;
+    if (!r) {
+        owned = std::make_unique<Request>();
+        r = owned.get();
+        r->c = c;
+        r->cycle = c->worker->cycle;
+        r->srv = c->group->default_server;
+        r->loc = r->srv->loc.get();
+        r->start_ms = clock::now_ms();
+        r->head.method = "-";
+        c->req = std::move(owned);
+    }
+    r->keep_alive = false;
+    c->close_after_write = true;
+    bufferevent_disable(c->bev, EV_READ);
+    send_special(r, status);
+}
+
+void start_request(Connection *c) {
+    Request *r = c->req.get();
+    Worker *w = c->worker;
+    r->c = c;
+    r->cycle = w->cycle;
+    r->start_ms = clock::now_ms();
+    r->ctx.assign(w->cycle->modules.size(), nullptr);
+    snprintf(r->request_id, sizeof r->request_id, "%016llx%016llx",
+             (unsigned long long)next_random(), (unsigned long long)next_random());
+    c->requests++;
+
+    ServerConf *srv = c->group->default_server;
+    if (!r->head.host.empty()) {
+        if (!http::normalize_host(r->head.host, r->host)) {
+            r->srv = srv;
+            r->loc = srv->loc.get();
+            return refuse(c, 400, "invalid host", r);
+        }
+        if (void *s = c->group->names.find(r->host)) srv = static_cast<ServerConf *>(s);
+    } else if (void *s = c->group->names.find("")) {
+        srv = static_cast<ServerConf *>(s);
+    }
+    r->srv = srv;
+    r->loc = srv->loc.get();
+    r->keep_alive = r->head.keep_alive;
+
+    std::string_view path = r->head.path;
+    if (path.empty() || path[0] != '/') {
+        if (r->head.target == "*" && r->head.method == "OPTIONS") path = "*";
+        else return refuse(c, 400, "invalid request target", r);
+    }
+    if (path != "*") {
+        http::UriError e = http::normalize_path(path, *srv->merge_slashes, r->uri);
+        if (e != http::UriError::None) return refuse(c, 400, http::to_string(e), r);
+    } else {
+        r->uri = "*";
+    }
+    r->args.assign(r->head.query);
+    c->state = ConnState::Processing;
+    run_request(r);
+}
+
+void process_input(Connection *c);
+
+} // namespace
+
+// The parser writes into this per-connection scratch head, then the request
+// takes a copy whose views are rebased into its own buffer.
+static thread_local http::RequestHead t_head;
+
+static void take_head(Connection *c, std::string_view buffered) {
+    auto r = std::make_unique<Request>();
+    r->head_buf.swap(c->spare_head);
+    size_t len = t_head.head_len;
+    r->head_buf.assign(buffered.data(), len);
+    const char *from = buffered.data(), *to = r->head_buf.data();
+    http::RequestHead &h = r->head;
+    h = t_head;
+    for (std::string_view *v : {&h.method, &h.target, &h.path, &h.query, &h.scheme, &h.authority,
+                                &h.host})
+        rebase(*v, from, to, len);
+    for (auto &hd : h.headers) {
+        rebase(hd.name, from, to, len);
+        rebase(hd.value, from, to, len);
+    }
+    c->req = std::move(r);
+}
+
+namespace {
+
+void begin_body(Connection *c) {
+    Request *r = c->req.get();
+    r->body = evbuffer_new();
+    if (r->head.chunked) r->chunked = std::make_unique<http::ChunkedDecoder>(
+            *r->loc->client_max_body_size ? *r->loc->client_max_body_size : -1);
+    c->state = ConnState::ReadingBody;
+    int64_t ms = *r->loc->client_body_timeout;
+    timeval rt{time_t(ms / 1000), suseconds_t((ms % 1000) * 1000)};
+    int64_t sms = *r->loc->send_timeout;
+    timeval wt{time_t(sms / 1000), suseconds_t((sms % 1000) * 1000)};
+    bufferevent_set_timeouts(c->bev, &rt, &wt);
+    bufferevent_enable(c->bev, EV_READ);
+    if (r->head.expect_continue && r->head.version == 11 &&
+        evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        bufferevent_write(c->bev, cont, sizeof cont - 1);
+    }
+}
+
+// Moves body bytes from the connection into the request; true when complete.
+bool read_body(Connection *c) {
+    Request *r = c->req.get();
+    evbuffer *in = bufferevent_get_input(c->bev);
+    if (!r->chunked) {
+        int64_t want = r->head.content_length - r->body_received;
+        if (want > 0) {
+            int moved = evbuffer_remove_buffer(in, r->body, size_t(want));
+            if (moved > 0) r->body_received += moved;
+        }
+        return r->body_received >= r->head.content_length;
+    }
+    while (evbuffer_get_length(in) > 0) {
+        evbuffer_iovec vec;
+        if (evbuffer_peek(in, -1, nullptr, &vec, 1) < 1) break;
+        std::string_view chunk(static_cast<const char *>(vec.iov_base), vec.iov_len);
+        std::string_view data;
+        auto step = r->chunked->feed(chunk, &data);
+        if (!data.empty()) {
+            evbuffer_add(r->body, data.data(), data.size());
+            r->body_received += data.size();
+        }
+        evbuffer_drain(in, step.consumed);
+        if (step.state == http::ParseState::Error) {
+            refuse(c, step.status ? step.status : 400, step.reason, r);
+            return false;
+        }
+        if (step.state == http::ParseState::Done) {
+            r->chunked.reset();
+            return true;
+        }
+        if (step.consumed == 0) break;
+    }
+    return false;
+}
+
+void body_complete(Connection *c) {
+    Request *r = c->req.get();
+    c->state = ConnState::Processing;
+    bufferevent_set_timeouts(c->bev, nullptr, nullptr);
+    continue_request_after_body(r);
+}
+
+void process_input(Connection *c) {
+    while (c->bev) {
+        if (c->state == ConnState::ReadingBody) {
+            if (read_body(c)) body_complete(c);
+            if (c->state == ConnState::ReadingBody || !c->bev) return;
+            continue;
+        }
+        if (c->state != ConnState::ReadingHead || c->waiting_drain) return;
+        evbuffer *in = bufferevent_get_input(c->bev);
+        size_t n = evbuffer_get_length(in);
+        if (n == 0) return;
+        if (!c->header_timer_armed || c->idle) {
+            c->idle = false;
+            arm_timer(c, *c->group->default_server->client_header_timeout);
+        }
+        size_t take = std::min(n, c->limits.max_head + 1);
+        const char *data = reinterpret_cast<const char *>(evbuffer_pullup(in, ssize_t(take)));
+        std::string_view buffered(data, take);
+        http::ParseResult pr = c->parser->feed(buffered, t_head);
+        if (pr.state == http::ParseState::Again) return;
+        if (pr.state == http::ParseState::Error) return refuse(c, pr.status, pr.reason, nullptr);
+        evtimer_del(c->header_timer);
+        c->header_timer_armed = false;
+        take_head(c, buffered);
+        evbuffer_drain(in, c->req->head.head_len);
+        c->parser->reset();
+        start_request(c);
+        // the request may have finished synchronously and left the next
+        // pipelined one in the buffer, or wants its body: loop
+    }
+}
+
+void on_read(bufferevent *, void *arg) {
+    clock::update();
+    process_input(static_cast<Connection *>(arg));
+}
+
+void on_write(bufferevent *, void *arg) {
+    auto *c = static_cast<Connection *>(arg);
+    clock::update();
+    if (c->close_after_write) {
+        // Lingering close: stop sending, keep reading (and discarding) for a
+        // moment so unread client bytes do not turn our last response into a
+        // reset at the client.
+        int fd = bufferevent_getfd(c->bev);
+        shutdown(fd, SHUT_WR);
+        c->state = ConnState::Closing;
+        bufferevent_setcb(c->bev,
+                          [](bufferevent *bev, void *) {
+                              evbuffer_drain(bufferevent_get_input(bev),
+                                             evbuffer_get_length(bufferevent_get_input(bev)));
+                          },
+                          nullptr, on_event, c);
+        timeval tv{2, 0};
+        bufferevent_set_timeouts(c->bev, &tv, nullptr);
+        bufferevent_enable(c->bev, EV_READ);
+        return;
+    }
+    if (c->waiting_drain) {
+        c->waiting_drain = false;
+        process_input(c);
+    }
+}
+
+void on_event(bufferevent *, short what, void *arg) {
+    auto *c = static_cast<Connection *>(arg);
+    clock::update();
+    if ((what & BEV_EVENT_TIMEOUT) && c->state != ConnState::Closing)
+        PT_LOG(log::Info, c->id, "client timed out while %s, client: %s",
+               c->state == ConnState::ReadingBody ? "reading client request body"
+                                                  : "sending to client",
+               c->peer_addr.c_str());
+    connection_close(c);
+}
+} // namespace
+
+void connection_accept(Worker *w, ListenGroup *g, int fd, sockaddr *sa, int) {
+    if (int(w->conns.size()) >= w->cycle->worker_connections) {
+        if (log::rate_ok(3, 1))
+            PT_LOG(log::Alert, 0, "%d worker_connections are not enough",
+                   w->cycle->worker_connections);
+        close(fd);
+        return;
+    }
+    auto *c = new Connection;
+    c->id = w->next_conn_id++;
+    c->worker = w;
+    c->group = g;
+    addr_to_text(sa, c->peer_addr, c->peer_port);
+    sockaddr_storage local{};
+    socklen_t llen = sizeof local;
+    if (getsockname(fd, reinterpret_cast<sockaddr *>(&local), &llen) == 0)
+        addr_to_text(reinterpret_cast<sockaddr *>(&local), c->local_addr, c->local_port);
+    if (sa->sa_family != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    } else {
+        c->peer_addr = "unix:";
+    }
+    evutil_make_socket_nonblocking(fd);
+    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    c->header_timer = evtimer_new(w->base, on_header_timeout, c);
+    ServerConf *s = g->default_server;
+    c->limits.max_request_line = size_t(*s->large_client_header_buffers_size);
+    c->limits.max_header_line = size_t(*s->large_client_header_buffers_size);
+    c->limits.max_head =
+        size_t(*s->large_client_header_buffers_size * *s->large_client_header_buffers_num);
+    c->limits.underscores_in_headers = *s->underscores_in_headers;
+    c->limits.ignore_invalid_headers = *s->ignore_invalid_headers;
+    c->parser = std::make_unique<http::RequestParser>(c->limits);
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    w->conns.insert(c);
+    arm_timer(c, *s->client_header_timeout);
+    bufferevent_enable(c->bev, EV_READ);
+}
+
+void connection_close(Connection *c) {
+    if (!c->bev) return;
+    Worker *w = c->worker;
+    if (c->req && c->req->pending) abort_request(c->req.get());
+    c->req.reset();
+    evtimer_del(c->header_timer);
+    event_free(c->header_timer);
+    bufferevent_free(c->bev);
+    c->bev = nullptr;
+    w->conns.erase(c);
+    delete c;
+}
+
+void connection_drain(Connection *c) {
+    // An idle keep-alive connection gets a short grace period instead of an
+    // immediate close: a request already on the wire is still answered (with
+    // "Connection: close"), so a reload fails no request.
+    if (c->state == ConnState::ReadingHead && !c->req &&
+        evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+        arm_timer(c, 1000);
+}
+
+void request_done(Request *r) {
+    Connection *c = r->c;
+    log_request(r);
+    bool keep = r->keep_alive && !c->worker->draining &&
+                int64_t(c->requests) < *r->loc->keepalive_requests &&
+                *r->loc->keepalive_timeout > 0;
+    int64_t keepalive_ms = *r->loc->keepalive_timeout;
+    bool was_async = r->pending;
+    c->spare_head.swap(r->head_buf);
+    c->req.reset();
+    if (!keep) {
+        c->close_after_write = true;
+        bufferevent_disable(c->bev, EV_READ);
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) on_write(c->bev, c);
+        return;
+    }
+    c->state = ConnState::ReadingHead;
+    evbuffer *in = bufferevent_get_input(c->bev);
+    c->idle = true; // the next request's header timer starts with its first byte
+    if (evbuffer_get_length(in) == 0) arm_timer(c, keepalive_ms);
+    // Pipelined requests wait while much output is pending, so a client
+    // that does not read cannot make us buffer without bound.
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 256 * 1024) {
+        c->waiting_drain = true;
+        return;
+    }
+    // a synchronous request returns into process_input's loop; an
+    // asynchronous one resumes reading here
+    if (was_async) {
+        bufferevent_enable(c->bev, EV_READ);
+        process_input(c);
+    }
+}
+
+void connection_resume(Connection *c) { process_input(c); }
+void start_body(Request *r) { begin_body(r->c); }
+
+} // namespace portico

@@ -1,0 +1,139 @@
+#pragma once
+// One HTTP request and the connection it arrives on. The request's head is
+// a copy of the bytes the parser accepted; every view (method, headers, ...)
+// points into that copy, which lives as long as the request.
+#include <portico/module.h>
+
+#include "http/conf.h"
+#include "http/chunked.h"
+#include "http/parser.h"
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include <memory>
+#include <memory_resource>
+#include <netinet/in.h>
+#include <string>
+#include <vector>
+
+namespace portico {
+struct Worker;
+struct Connection;
+} // namespace portico
+
+struct pt_request {
+    portico::Connection *c = nullptr;
+    portico::Cycle *cycle = nullptr;
+    portico::ServerConf *srv = nullptr;
+    portico::LocationConf *loc = nullptr;
+
+    std::string head_buf; // the accepted head bytes; views below point here
+    portico::http::RequestHead head;
+    std::string uri;  // normalized $uri
+    std::string args; // $args
+    std::string host; // normalized host ($host without port)
+    std::string filename;
+    std::string document_root;
+    std::string exten;
+
+    // captures of the last regex location match, over `capture_subject`
+    std::string capture_subject;
+    int ovector[20] = {};
+    int ncaptures = 0;
+
+    // response
+    int status = 0;
+    int error_status = 0; // error_page: the status the page is served with
+    std::vector<std::pair<std::string, std::string>> out_headers;
+    int64_t content_length = -1;
+    bool header_sent = false, chunked_out = false, keep_alive = true, finished = false;
+    bool internal = false;   // reached by an internal redirect
+    bool error_page = false; // an error_page redirect already happened
+    int redirects = 0;
+    int64_t body_sent = 0;
+    int64_t bytes_sent = 0;
+
+    // request body (buffered in memory before the content phase)
+    evbuffer *body = nullptr;
+    int64_t body_received = 0;
+    std::unique_ptr<portico::http::ChunkedDecoder> chunked;
+
+    int64_t start_ms = 0;
+    char request_id[33] = {};
+    bool pending = false; // content handler returned PT_AGAIN
+    std::vector<void *> ctx;
+    std::vector<std::pair<void (*)(void *), void *>> cleanups;
+
+    // request-scoped memory (host->palloc); released with the request
+    char arena_buf[2048];
+    std::pmr::monotonic_buffer_resource arena{arena_buf, sizeof arena_buf};
+
+    ~pt_request();
+};
+
+namespace portico {
+using Request = ::pt_request;
+
+struct ListenGroup;
+
+enum class ConnState { ReadingHead, ReadingBody, Processing, Closing };
+
+struct Connection {
+    uint64_t id = 0;
+    Worker *worker = nullptr;
+    ListenGroup *group = nullptr;
+    bufferevent *bev = nullptr;
+    event *header_timer = nullptr;
+    ConnState state = ConnState::ReadingHead;
+    std::string peer_addr, local_addr;
+    int peer_port = 0, local_port = 0;
+    sockaddr_storage peer{};
+    std::unique_ptr<http::RequestParser> parser;
+    http::Limits limits;
+    std::unique_ptr<Request> req;
+    uint64_t requests = 0;
+    bool close_after_write = false;
+    bool waiting_drain = false;  // pipelined input waits for the output to drain
+    bool header_timer_armed = false;
+    bool idle = false; // between requests on a keep-alive connection
+    std::string spare_head; // reused capacity for the next request's head copy
+};
+
+// http_connection.cc
+void connection_accept(Worker *w, ListenGroup *g, int fd, sockaddr *peer, int peerlen);
+void connection_close(Connection *c);
+void connection_drain(Connection *c); // graceful stop: close when idle
+void request_done(Request *r);          // the response is complete
+void start_body(Request *r);            // read the body, then continue_after_body()
+void connection_resume(Connection *c);
+
+// phases.cc
+void run_request(Request *r);
+void continue_request_after_body(Request *r);
+void abort_request(Request *r); // the client went away during PT_AGAIN
+void finalize_request(Request *r, int rc);
+int internal_redirect(Request *r, std::string_view uri, std::string_view args);
+int named_redirect(Request *r, LocationConf *named);
+
+// response.cc
+int send_header(Request *r);
+int send_data(Request *r, const void *data, size_t len);
+int send_file(Request *r, int fd, int64_t off, int64_t len);
+int finish_response(Request *r);
+int send_special(Request *r, int status); // the small error page (after error_page checks)
+void set_header(Request *r, std::string_view name, std::string_view value, bool replace);
+const char *status_line(int status);
+
+// variables.cc
+bool variable_exists(std::string_view name);
+bool get_variable(Request *r, std::string_view name, std::string &out); // appends
+bool eval(Request *r, const ComplexValue &v, std::string &out);         // replaces
+std::string_view header_in(Request *r, std::string_view name);
+
+// access_log.cc
+void log_request(Request *r);
+bool open_access_logs(Cycle &c, std::string &err);
+
+} // namespace portico

@@ -1,0 +1,261 @@
+// Writing a response: status line and header section, body framing
+// (Content-Length, chunked, or close-delimited), HEAD, the server's own
+// small error pages, and Location made absolute as nginx does.
+#include "base/clock.h"
+#include "base/version.h"
+#include "http/request.h"
+#include "log/error_log.h"
+#include "process/worker.h"
+
+#include <cstring>
+#include <strings.h>
+#include <unistd.h>
+
+namespace portico {
+namespace {
+
+struct StatusText {
+    int code;
+    const char *text;
+};
+const StatusText kStatus[] = {
+    {100, "Continue"}, {101, "Switching Protocols"}, {200, "OK"}, {201, "Created"},
+    {202, "Accepted"}, {204, "No Content"}, {206, "Partial Content"},
+    {301, "Moved Permanently"}, {302, "Moved Temporarily"}, {303, "See Other"},
+    {304, "Not Modified"}, {307, "Temporary Redirect"}, {308, "Permanent Redirect"},
+    {400, "Bad Request"}, {401, "Unauthorized"}, {402, "Payment Required"},
+    {403, "Forbidden"}, {404, "Not Found"}, {405, "Not Allowed"}, {406, "Not Acceptable"},
+    {408, "Request Time-out"}, {409, "Conflict"}, {410, "Gone"}, {411, "Length Required"},
+    {412, "Precondition Failed"}, {413, "Request Entity Too Large"},
+    {414, "Request-URI Too Large"}, {415, "Unsupported Media Type"},
+    {416, "Requested Range Not Satisfiable"}, {417, "Expectation Failed"},
+    {421, "Misdirected Request"}, {429, "Too Many Requests"},
+    {431, "Request Header Fields Too Large"}, {494, "Request Header Or Cookie Too Large"},
+    {500, "Internal Server Error"}, {501, "Not Implemented"}, {502, "Bad Gateway"},
+    {503, "Service Temporarily Unavailable"}, {504, "Gateway Time-out"},
+    {505, "HTTP Version Not Supported"}, {507, "Insufficient Storage"},
+};
+
+bool ieq(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+bool status_has_body(int s) { return !(s < 200 || s == 204 || s == 304); }
+
+// add_header applies to these statuses unless "always" (nginx)
+bool add_header_status(int s) {
+    return s == 200 || s == 201 || s == 204 || s == 206 || s == 301 || s == 302 || s == 303 ||
+           s == 304 || s == 307 || s == 308;
+}
+
+void absolute_location(Request *r, std::string &loc) {
+    if (loc.empty() || loc[0] != '/' || !*r->loc->absolute_redirect) return;
+    std::string prefix = r->c->group && r->c->group->listen.ssl ? "https://" : "http://";
+    if (*r->loc->server_name_in_redirect && !r->srv->names.empty() && !r->srv->names[0].empty())
+        prefix += r->srv->names[0];
+    else if (!r->host.empty())
+        prefix += r->host;
+    else
+        prefix += r->c->local_addr;
+    int port = r->c->local_port;
+    bool ssl = r->c->group && r->c->group->listen.ssl;
+    if (*r->loc->port_in_redirect && port && port != (ssl ? 443 : 80))
+        prefix += ":" + std::to_string(port);
+    loc.insert(0, prefix);
+}
+
+void append_expires(Request *r, std::string &out) {
+    int64_t e = *r->loc->expires;
+    if (e == INT64_MIN) return;
+    char date[30];
+    if (e == INT64_MIN + 1) {
+        out += "Expires: Thu, 01 Jan 1970 00:00:01 GMT\r\nCache-Control: no-cache\r\n";
+        return;
+    }
+    if (e == INT64_MAX) {
+        out += "Expires: Thu, 31 Dec 2037 23:55:55 GMT\r\nCache-Control: max-age=315360000\r\n";
+        return;
+    }
+    clock::format_http_date(clock::now_sec() + e, date);
+    out += "Expires: ";
+    out += date;
+    out += "\r\nCache-Control: ";
+    out += e <= 0 ? "no-cache" : "max-age=" + std::to_string(e);
+    out += "\r\n";
+}
+} // namespace
+
+const char *status_line(int status) {
+    for (const auto &s : kStatus)
+        if (s.code == status) return s.text;
+    return nullptr;
+}
+
+void set_header(Request *r, std::string_view name, std::string_view value, bool replace) {
+    if (replace)
+        for (auto &h : r->out_headers)
+            if (ieq(h.first, name)) {
+                h.second.assign(value);
+                return;
+            }
+    r->out_headers.emplace_back(std::string(name), std::string(value));
+}
+
+int send_header(Request *r) {
+    if (r->header_sent) return PT_OK;
+    r->header_sent = true;
+    if (r->error_status) r->status = r->error_status;
+    if (!r->status) r->status = 200;
+    int status = r->status;
+    bool head = r->head.method == "HEAD";
+    bool body_allowed = status_has_body(status);
+
+    thread_local std::string out;
+    out.clear();
+    char line[64];
+    const char *text = status_line(status);
+    int n = text ? snprintf(line, sizeof line, "HTTP/1.1 %03d %s\r\n", status, text)
+                 : snprintf(line, sizeof line, "HTTP/1.1 %03d \r\n", status);
+    out.append(line, size_t(n));
+    out += *r->loc->server_tokens ? "Server: " PT_SERVER_NAME "/" PT_VERSION "\r\n"
+                                  : "Server: " PT_SERVER_NAME "\r\n";
+    out += "Date: ";
+    out += clock::http_date();
+    out += "\r\n";
+    for (auto &[name, value] : r->out_headers) {
+        if (ieq(name, "Content-Length") || ieq(name, "Connection") ||
+            ieq(name, "Transfer-Encoding"))
+            continue; // framing is ours
+        if (ieq(name, "Location")) absolute_location(r, value);
+        out += name;
+        out += ": ";
+        out += value;
+        out += "\r\n";
+    }
+    if (body_allowed || head) {
+        if (r->content_length >= 0) {
+            out += "Content-Length: ";
+            out += std::to_string(r->content_length);
+            out += "\r\n";
+        } else if (!head && r->head.version == 11) {
+            out += "Transfer-Encoding: chunked\r\n";
+            r->chunked_out = true;
+        } else if (!head) {
+            r->keep_alive = false; // close-delimited
+        }
+    }
+    if (r->c->worker->draining) r->keep_alive = false;
+    if (r->keep_alive) {
+        out += "Connection: keep-alive\r\n";
+    } else {
+        out += "Connection: close\r\n";
+    }
+    if (add_header_status(status)) append_expires(r, out); // nginx: the same statuses
+    if (r->loc->add_headers) {
+        std::string v;
+        for (const AddHeader &h : *r->loc->add_headers) {
+            if (!h.always && !add_header_status(status)) continue;
+            eval(r, h.value, v);
+            if (v.empty()) continue;
+            out += h.name;
+            out += ": ";
+            out += v;
+            out += "\r\n";
+        }
+    }
+    out += "\r\n";
+    r->bytes_sent += int64_t(out.size());
+    bufferevent_write(r->c->bev, out.data(), out.size());
+    return PT_OK;
+}
+
+int send_data(Request *r, const void *data, size_t len) {
+    if (!r->header_sent) send_header(r);
+    if (len == 0 || r->head.method == "HEAD" || !status_has_body(r->status)) return PT_OK;
+    evbuffer *out = bufferevent_get_output(r->c->bev);
+    if (r->chunked_out) {
+        char sz[24];
+        int n = snprintf(sz, sizeof sz, "%zx\r\n", len);
+        evbuffer_add(out, sz, size_t(n));
+        evbuffer_add(out, data, len);
+        evbuffer_add(out, "\r\n", 2);
+    } else {
+        evbuffer_add(out, data, len);
+    }
+    r->body_sent += int64_t(len);
+    r->bytes_sent += int64_t(len);
+    return PT_OK;
+}
+
+int send_file(Request *r, int fd, int64_t off, int64_t len) {
+    if (!r->header_sent) send_header(r);
+    if (len <= 0 || r->head.method == "HEAD") {
+        close(fd);
+        return PT_OK;
+    }
+    evbuffer *out = bufferevent_get_output(r->c->bev);
+    if (r->chunked_out) {
+        char sz[24];
+        int n = snprintf(sz, sizeof sz, "%llx\r\n", (unsigned long long)len);
+        evbuffer_add(out, sz, size_t(n));
+    }
+    // evbuffer file segments use sendfile() on plain sockets
+    if (evbuffer_add_file(out, fd, off, len) != 0) {
+        close(fd);
+        return PT_ERROR;
+    }
+    if (r->chunked_out) evbuffer_add(out, "\r\n", 2);
+    r->body_sent += len;
+    r->bytes_sent += len;
+    return PT_OK;
+}
+
+int finish_response(Request *r) {
+    if (r->finished) return PT_OK;
+    if (!r->header_sent) send_header(r);
+    r->finished = true;
+    if (r->chunked_out && r->head.method != "HEAD")
+        bufferevent_write(r->c->bev, "0\r\n\r\n", 5);
+    request_done(r);
+    return PT_OK;
+}
+
+int send_special(Request *r, int status) {
+    // nginx's small pages; the server is named only with server_tokens on
+    r->status = status;
+    r->error_status = 0;
+    const char *text = status_line(status);
+    thread_local std::string page;
+    page.clear();
+    if (status >= 300) {
+        char title[96];
+        snprintf(title, sizeof title, "%d %s", status, text ? text : "");
+        page = "<html>\r\n<head><title>";
+        page += title;
+        page += "</title></head>\r\n<body>\r\n<center><h1>";
+        page += title;
+        page += "</h1></center>\r\n";
+        if (r->loc && *r->loc->server_tokens)
+            page += "<hr><center>" PT_SERVER_NAME "/" PT_VERSION "</center>\r\n";
+        page += "</body>\r\n</html>\r\n";
+    }
+    // only Location survives from what a handler may have set
+    std::string location;
+    for (auto &h : r->out_headers)
+        if (ieq(h.first, "Location")) location = h.second;
+    r->out_headers.clear();
+    if (!location.empty() && status >= 300 && status < 400)
+        r->out_headers.emplace_back("Location", location);
+    if (status == 405) r->out_headers.emplace_back("Allow", "GET, HEAD");
+    if (!page.empty()) r->out_headers.emplace_back("Content-Type", "text/html");
+    if (status == 400 || status == 408 || status == 413 || status == 414 || status == 431 ||
+        status == 500 || status == 501 || status == 505)
+        r->keep_alive = false; // nginx closes after these
+    r->content_length = status_has_body(status) ? int64_t(page.size()) : -1;
+    if (!status_has_body(status)) r->content_length = -1;
+    send_header(r);
+    send_data(r, page.data(), page.size());
+    return finish_response(r);
+}
+
+} // namespace portico

@@ -1,0 +1,132 @@
+#include "process/worker.h"
+
+#include "base/clock.h"
+#include "http/request.h"
+#include "log/error_log.h"
+#include "module/loader.h"
+
+#include <csignal>
+#include <fcntl.h>
+#include <cstring>
+#include <unistd.h>
+
+namespace portico {
+namespace {
+Worker *g_worker;
+
+void on_accept(evconnlistener *, evutil_socket_t fd, sockaddr *sa, int len, void *arg) {
+    clock::update();
+    auto *g = static_cast<ListenGroup *>(arg);
+    connection_accept(g_worker, g, fd, sa, len);
+}
+
+void on_accept_error(evconnlistener *l, void *) {
+    // EMFILE/ENFILE: pause accepting for a moment instead of spinning on a
+    // listener that stays readable (nginx disables accept events likewise).
+    int err = EVUTIL_SOCKET_ERROR();
+    if (log::rate_ok(1, 1)) PT_LOG(log::Alert, 0, "accept() failed (%d: %s)", err, strerror(err));
+    evconnlistener_disable(l);
+    static timeval tv{0, 200000};
+    event_base_once(g_worker->base, -1, EV_TIMEOUT,
+                    [](evutil_socket_t, short, void *arg) {
+                        if (!g_worker->draining) evconnlistener_enable(static_cast<evconnlistener *>(arg));
+                    },
+                    l, &tv);
+}
+
+void check_drained(Worker *w) {
+    if (w->draining && w->conns.empty()) event_base_loopbreak(w->base);
+}
+
+void on_signal(evutil_socket_t sig, short, void *arg) {
+    auto *w = static_cast<Worker *>(arg);
+    clock::update();
+    switch (sig) {
+    case SIGQUIT:
+        if (w->draining) return;
+        PT_LOG(log::Notice, 0, "gracefully shutting down");
+        w->draining = true;
+        worker_stop_accepting(w);
+        {
+            // copy: connection_drain may close and erase
+            std::vector<Connection *> cs(w->conns.begin(), w->conns.end());
+            for (Connection *c : cs) connection_drain(c);
+        }
+        {
+            static timeval tick{0, 100000};
+            w->drain_timer = event_new(w->base, -1, EV_PERSIST,
+                                       [](evutil_socket_t, short, void *a) {
+                                           check_drained(static_cast<Worker *>(a));
+                                       },
+                                       w);
+            event_add(w->drain_timer, &tick);
+        }
+        check_drained(w);
+        break;
+    case SIGTERM:
+    case SIGINT:
+        PT_LOG(log::Notice, 0, "exiting");
+        event_base_loopbreak(w->base);
+        break;
+    case SIGUSR1:
+        log::reopen();
+        for (auto &al : w->cycle->http->access_logs) {
+            // same flags as at start: workers reopen their own descriptors
+            int fd = ::open(al->path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+            if (fd >= 0) {
+                dup2(fd, al->fd);
+                ::close(fd);
+            }
+        }
+        PT_LOG(log::Notice, 0, "reopening logs");
+        break;
+    }
+}
+} // namespace
+
+Worker *current_worker() { return g_worker; }
+
+void worker_stop_accepting(Worker *w) {
+    for (auto *l : w->listeners) evconnlistener_free(l);
+    w->listeners.clear();
+}
+
+int worker_run(Cycle *cycle, int slot) {
+    auto *w = new Worker;
+    g_worker = w;
+    w->cycle = cycle;
+    w->slot = slot;
+    event_config *cfg = event_config_new();
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+    w->base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    if (!w->base) {
+        PT_LOG(log::Emerg, 0, "event_base_new() failed");
+        return 2;
+    }
+    for (int sig : {SIGQUIT, SIGTERM, SIGINT, SIGUSR1}) {
+        event *ev = evsignal_new(w->base, sig, on_signal, w);
+        event_add(ev, nullptr);
+        w->signals.push_back(ev);
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    for (auto &g : cycle->http->groups) {
+        evconnlistener *l = evconnlistener_new(w->base, on_accept, g.get(), LEV_OPT_REUSEABLE, -1,
+                                               g->listen.fd);
+        if (!l) {
+            PT_LOG(log::Emerg, 0, "cannot listen on %s", g->listen.text.c_str());
+            return 2;
+        }
+        evconnlistener_set_error_cb(l, on_accept_error);
+        w->listeners.push_back(l);
+    }
+    modules_init_worker(*cycle);
+    event_base_dispatch(w->base);
+    // fast stop or drained: close what is left
+    std::vector<Connection *> cs(w->conns.begin(), w->conns.end());
+    for (Connection *c : cs) connection_close(c);
+    modules_exit_worker(*cycle);
+    return 0;
+}
+} // namespace portico

@@ -1,0 +1,145 @@
+#include "params_writer.h"
+
+#include "record.h"
+
+namespace portico::fastcgi {
+
+namespace {
+
+// §3.4: the 4-byte form is used from 128 on, big-endian, high bit set.
+std::size_t encode_length(std::size_t length, char (&bytes)[4]) {
+    if (length < 128) {
+        bytes[0] = static_cast<char>(length);
+        return 1;
+    }
+    bytes[0] = static_cast<char>(0x80 | ((length >> 24) & 0x7f));
+    bytes[1] = static_cast<char>((length >> 16) & 0xff);
+    bytes[2] = static_cast<char>((length >> 8) & 0xff);
+    bytes[3] = static_cast<char>(length & 0xff);
+    return 4;
+}
+
+std::string_view check_lengths(std::string_view name, std::string_view value) {
+    if (name.size() > kMaxNameValueLength) return "FastCGI parameter name longer than 2^31-1 bytes";
+    if (value.size() > kMaxNameValueLength)
+        return "FastCGI parameter value longer than 2^31-1 bytes";
+    return {};
+}
+
+} // namespace
+
+std::string_view append_name_value(std::string &out, std::string_view name,
+                                   std::string_view value) {
+    if (auto reason = check_lengths(name, value); !reason.empty()) return reason;
+    char bytes[4];
+    out.append(bytes, encode_length(name.size(), bytes));
+    out.append(bytes, encode_length(value.size(), bytes));
+    out.append(name);
+    out.append(value);
+    return {};
+}
+
+void ParamsWriter::open_record() {
+    record_start_ = out_.size();
+    // The length is patched in close_record(): the pairs go straight to out_.
+    append_header(out_, RecordType::Params, request_id_, 0, 0);
+    record_open_ = true;
+}
+
+void ParamsWriter::close_record() {
+    if (!record_open_) return;
+    std::size_t length = out_.size() - record_start_ - FCGI_HEADER_LEN;
+    std::uint8_t padding = padding_for(length);
+    RecordHeader header =
+        make_header(RecordType::Params, request_id_, static_cast<std::uint16_t>(length), padding);
+    out_.replace(record_start_, header.size(), header.data(), header.size());
+    out_.append(kPaddingBytes.substr(0, padding));
+    record_open_ = false;
+}
+
+// Bytes of a pair that may run past the record: each full record is closed and
+// the rest continues in the next one.
+void ParamsWriter::write_bytes(std::string_view bytes) {
+    while (!bytes.empty()) {
+        if (!record_open_) open_record();
+        std::size_t used = out_.size() - record_start_ - FCGI_HEADER_LEN;
+        std::size_t room = kMaxRecordContent - used;
+        std::size_t n = bytes.size() < room ? bytes.size() : room;
+        out_.append(bytes.substr(0, n));
+        bytes.remove_prefix(n);
+        if (out_.size() - record_start_ - FCGI_HEADER_LEN == kMaxRecordContent) close_record();
+    }
+}
+
+void ParamsWriter::write_length(std::size_t length) {
+    char bytes[4];
+    write_bytes({bytes, encode_length(length, bytes)});
+}
+
+void ParamsWriter::put(std::string_view name, std::string_view value) {
+    if (failed()) return;
+    if (finished_) {
+        error_ = "FastCGI parameter after the end of the PARAMS stream";
+        return;
+    }
+    if (auto reason = check_lengths(name, value); !reason.empty()) {
+        error_ = reason;
+        return;
+    }
+    std::size_t size = name_value_size(name, value);
+    if (record_open_) {
+        std::size_t used = out_.size() - record_start_ - FCGI_HEADER_LEN;
+        if (size <= kMaxRecordContent && used + size > kMaxRecordContent) close_record();
+    }
+    write_length(name.size());
+    write_length(value.size());
+    write_bytes(name);
+    write_bytes(value);
+    ++pairs_;
+}
+
+void ParamsWriter::finish() {
+    if (finished_) return;
+    close_record();
+    append_end_of_stream(out_, RecordType::Params, request_id_);
+    finished_ = true;
+}
+
+bool NameValueReader::read_length(std::size_t &length) {
+    if (pos_ >= in_.size()) return false;
+    auto byte = [&](std::size_t i) { return static_cast<unsigned char>(in_[pos_ + i]); };
+    if ((byte(0) & 0x80) == 0) {
+        length = byte(0);
+        pos_ += 1;
+        return true;
+    }
+    if (in_.size() - pos_ < 4) return false;
+    length = (std::size_t{byte(0) & 0x7fu} << 24) | (std::size_t{byte(1)} << 16) |
+             (std::size_t{byte(2)} << 8) | std::size_t{byte(3)};
+    pos_ += 4;
+    return true;
+}
+
+PairStatus NameValueReader::next(NameValue &out) {
+    if (!error_.empty()) return PairStatus::Error;
+    if (pos_ == in_.size()) return PairStatus::End;
+    std::size_t name_length = 0;
+    std::size_t value_length = 0;
+    if (!read_length(name_length) || !read_length(value_length)) {
+        error_ = "truncated FastCGI name-value length";
+        return PairStatus::Error;
+    }
+    // Compared one at a time: the sum of two 31-bit lengths cannot overflow
+    // size_t, but the remaining input is the only honest bound.
+    std::size_t left = in_.size() - pos_;
+    if (name_length > left || value_length > left - name_length) {
+        error_ = "FastCGI name-value pair runs past its input";
+        return PairStatus::Error;
+    }
+    out.name = in_.substr(pos_, name_length);
+    out.value = in_.substr(pos_ + name_length, value_length);
+    pos_ += name_length + value_length;
+    return PairStatus::Pair;
+}
+
+} // namespace portico::fastcgi
