@@ -1,5 +1,7 @@
 #include "config/directive.h"
 
+#include "config/setters.h"
+
 #include <cstdarg>
 #include <cstdio>
 
@@ -102,7 +104,7 @@ bool dispatch(const Registry &reg, pt_conf &cf, const std::vector<Node> &nodes, 
                 return false;
             }
             if (rv[0] == '!') return fail(err, n, rv + 1);
-            return fail(err, n, "\"" + name + "\" directive " + rv);
+            return fail(err, n, setter_error_text(name, n.args.size() > 1 ? n.args[1] : "", rv));
         }
     }
     return true;

@@ -4,9 +4,13 @@ namespace portico::config {
 
 namespace {
 
-bool is_space(char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; }
+bool is_space(char ch) {
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n';
+}
 
-std::string unexpected(char ch) { return std::string("unexpected \"") + ch + "\""; }
+std::string unexpected(char ch) {
+    return std::string("unexpected \"") + ch + "\"";
+}
 
 } // namespace
 
@@ -56,15 +60,15 @@ LexResult Lexer::next(std::vector<std::string> &args, std::vector<bool> &quoted)
     quoted.clear();
     error_.clear();
 
-    bool need_space = false;    // a closing quote was seen: only space ; { ) may follow
-    bool last_space = true;     // between words
-    bool comment = false;       // inside '#' ... end of line
-    bool variable = false;      // just after '$': a '{' here is `${name}`, not a block
-    bool escaped = false;       // the previous byte was a backslash
-    bool s_quoted = false;      // inside '...'
-    bool d_quoted = false;      // inside "..."
-    bool token_quoted = false;  // the current word opened with a quote
-    std::size_t start = pos_;   // first byte of the current word (after an opening quote)
+    bool need_space = false;   // a closing quote was seen: only space ; { ) may follow
+    bool last_space = true;    // between words
+    bool comment = false;      // inside '#' ... end of line
+    bool variable = false;     // just after '$': a '{' here is `${name}`, not a block
+    bool escaped = false;      // the previous byte was a backslash
+    bool s_quoted = false;     // inside '...'
+    bool d_quoted = false;     // inside "..."
+    bool token_quoted = false; // the current word opened with a quote
+    std::size_t start = pos_;  // first byte of the current word (after an opening quote)
     unsigned start_line = line_;
 
     for (;;) {
@@ -81,10 +85,10 @@ LexResult Lexer::next(std::vector<std::string> &args, std::vector<bool> &quoted)
             line_ = start_line;
             if (d_quoted || s_quoted) {
                 return refuse(std::string("too long parameter, probably missing terminating \"") +
-                            (d_quoted ? '"' : '\'') + "\" character");
+                              (d_quoted ? '"' : '\'') + "\" character");
             }
             return refuse("too long parameter \"" + std::string(text_.substr(start, 10)) +
-                        "...\" started");
+                          "...\" started");
         }
 
         const char ch = text_[pos_++];

@@ -32,12 +32,13 @@ bool load_cycle(const Options &o, std::unique_ptr<Cycle> &out, std::string &err,
     c->conf_dir = dir_of(c->conf_file);
 
     config::Error perr;
-    if (!config::parse_file(c->conf_file, c->conf_dir, c->doc, perr)) {
+    // nginx reads -g first: a directive also in the file is the duplicate
+    if (!o.globals.empty() &&
+        !config::parse_text(o.globals, "command line", c->conf_dir, c->doc, perr)) {
         err = perr.text();
         return false;
     }
-    if (!o.globals.empty() &&
-        !config::parse_text(o.globals, "command line", c->conf_dir, c->doc, perr)) {
+    if (!config::parse_file(c->conf_file, c->conf_dir, c->doc, perr)) {
         err = perr.text();
         return false;
     }

@@ -119,14 +119,15 @@ bool Reader::read_file(const std::string &path, const Error &from, unsigned incl
                        unsigned block_depth, std::vector<Node> &out) {
     if (include_depth > kMaxIncludeDepth) {
         return refuse(from.file, from.line,
-                    "include nesting deeper than " + std::to_string(kMaxIncludeDepth) +
-                        " levels, \"" + path + "\" includes itself?");
+                      "include nesting deeper than " + std::to_string(kMaxIncludeDepth) +
+                          " levels, \"" + path + "\" includes itself?");
     }
     std::string text, message;
     if (!read_whole_file(path, text, message)) return refuse(from.file, from.line, message);
 
     bool seen = false;
-    for (const SourceFile &f : doc_.files) seen = seen || f.path == path;
+    for (const SourceFile &f : doc_.files)
+        seen = seen || f.path == path;
     if (!seen) doc_.files.push_back(SourceFile{path, text});
 
     Lexer lex(text);
@@ -145,7 +146,8 @@ bool Reader::read_statements(Lexer &lex, const std::string &file, bool command_l
         case LexResult::Error:
             return refuse(file, where_line(), lex.error());
         case LexResult::End:
-            if (end_line) return refuse(file, where_line(), "unexpected end of file, expecting \"}\"");
+            if (end_line)
+                return refuse(file, where_line(), "unexpected end of file, expecting \"}\"");
             return true;
         case LexResult::BlockEnd:
             if (!end_line) return refuse(file, where_line(), "unexpected \"}\"");
@@ -179,8 +181,8 @@ bool Reader::read_statements(Lexer &lex, const std::string &file, bool command_l
         if (r == LexResult::BlockStart) {
             if (block_depth >= kMaxBlockDepth) {
                 return refuse(file, node.line,
-                            "blocks nested deeper than " + std::to_string(kMaxBlockDepth) +
-                                " levels");
+                              "blocks nested deeper than " + std::to_string(kMaxBlockDepth) +
+                                  " levels");
             }
             node.has_block = true;
             if (!read_statements(lex, file, command_line, include_depth, block_depth + 1,

@@ -16,14 +16,14 @@ struct Node {                      // one directive
     // The line nginx reports for this directive: where its ';' or '{' was
     // read. 0 for directives given with `-g` (nginx says "in command line").
     unsigned line = 0;
-    unsigned first_line = 0;       // where args[0] starts
-    bool has_block = false;        // "name args { ... }"
-    unsigned end_line = 0;         // line of the closing '}' when has_block
+    unsigned first_line = 0; // where args[0] starts
+    bool has_block = false;  // "name args { ... }"
+    unsigned end_line = 0;   // line of the closing '}' when has_block
     std::vector<Node> children;
 };
 
 struct Error {
-    std::string file; // empty: no location (nginx: the main file could not be opened)
+    std::string file;  // empty: no location (nginx: the main file could not be opened)
     unsigned line = 0; // 0 with a file: "command line" style, no line number
     std::string message;
     std::string where() const; // "file:line", "file" or ""

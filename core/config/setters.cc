@@ -23,7 +23,9 @@ bool equals_nocase(std::string_view a, std::string_view b) {
     return true;
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 // nginx's ngx_atoi: digits only, at least one, overflow refused.
 bool to_int(std::string_view v, int64_t &out) {
@@ -60,11 +62,21 @@ bool parse_time(std::string_view v, bool is_sec, int64_t &out) {
         Step next;
         int64_t scale;
         switch (c) {
-        case 'y': next = Year, scale = 60LL * 60 * 24 * 365; break;
-        case 'M': next = Month, scale = 60LL * 60 * 24 * 30; break;
-        case 'w': next = Week, scale = 60LL * 60 * 24 * 7; break;
-        case 'd': next = Day, scale = 60LL * 60 * 24; break;
-        case 'h': next = Hour, scale = 60LL * 60; break;
+        case 'y':
+            next = Year, scale = 60LL * 60 * 24 * 365;
+            break;
+        case 'M':
+            next = Month, scale = 60LL * 60 * 24 * 30;
+            break;
+        case 'w':
+            next = Week, scale = 60LL * 60 * 24 * 7;
+            break;
+        case 'd':
+            next = Day, scale = 60LL * 60 * 24;
+            break;
+        case 'h':
+            next = Hour, scale = 60LL * 60;
+            break;
         case 'm':
             if (p < v.size() && v[p] == 's') {
                 if (is_sec) return false;
@@ -74,9 +86,14 @@ bool parse_time(std::string_view v, bool is_sec, int64_t &out) {
                 next = Min, scale = 60;
             }
             break;
-        case 's': next = Sec, scale = 1; break;
-        case ' ': next = Last, scale = 1; break;
-        default: return false;
+        case 's':
+            next = Sec, scale = 1;
+            break;
+        case ' ':
+            next = Last, scale = 1;
+            break;
+        default:
+            return false;
         }
         // a unit must be smaller than the one before it ('y' only first)
         if (next == Year ? step > Start : step >= next) return false;
@@ -89,7 +106,8 @@ bool parse_time(std::string_view v, bool is_sec, int64_t &out) {
         if (total > kMax - value) return false;
         total += value;
         value = 0;
-        while (p < v.size() && v[p] == ' ') ++p;
+        while (p < v.size() && v[p] == ' ')
+            ++p;
     }
     if (!valid) return false;
     if (!is_sec) {
@@ -120,12 +138,19 @@ const char *parse_size(std::string_view v, int64_t &out) {
     int64_t scale = 1;
     switch (v.back()) {
     case 'k':
-    case 'K': scale = 1024; break;
+    case 'K':
+        scale = 1024;
+        break;
     case 'm':
-    case 'M': scale = 1024 * 1024; break;
+    case 'M':
+        scale = 1024 * 1024;
+        break;
     case 'g':
-    case 'G': scale = 1024 * 1024 * 1024; break;
-    default: break;
+    case 'G':
+        scale = 1024 * 1024 * 1024;
+        break;
+    default:
+        break;
     }
     if (scale != 1) v.remove_suffix(1);
     int64_t n;

@@ -80,7 +80,8 @@ const char *set_events(pt_conf *cf, void *, const pt_str *, size_t) {
 
 const char *set_worker_connections(pt_conf *cf, void *, const pt_str *a, size_t) {
     int64_t n;
-    if (config::parse_int(sv(a[1]), n) || n < 1) return "invalid value";
+    if (config::parse_int(sv(a[1]), n) || n < 1)
+        return fmt_error("invalid number \"%.*s\"", int(a[1].len), a[1].data);
     cf->cycle->worker_connections = int(n);
     return nullptr;
 }
@@ -165,6 +166,22 @@ const char *set_location(pt_conf *cf, void *, const pt_str *a, size_t n) {
         return fmt_error("named location \"%.*s\" can be on the server level only",
                          int(pat.size()), pat.data());
     l->name = std::string(pat);
+    // checked here, not when the tree is built, so the message names this line
+    for (auto &sib : parent->children)
+        if (sib.get() != l && sib->name == l->name &&
+            (sib->kind == l->kind ||
+             (sib->kind == http::LocKind::Prefix && l->kind == http::LocKind::PrefixNoRegex) ||
+             (sib->kind == http::LocKind::PrefixNoRegex && l->kind == http::LocKind::Prefix)))
+            return fmt_error("duplicate location \"%s\"", l->name.c_str());
+    if (l->kind == http::LocKind::Regex || l->kind == http::LocKind::RegexCaseless) {
+        std::string rerr;
+        if (!Regex::compile(l->name, l->kind == http::LocKind::RegexCaseless, rerr)) {
+            // nginx names the failing offset only when it is inside the pattern
+            if (rerr.size() > 6 && rerr.compare(rerr.size() - 6, 6, " at \"\"") == 0)
+                rerr.resize(rerr.size() - 6);
+            return fmt_error("%s", rerr.c_str());
+        }
+    }
     l->file = cf->node->file.c_str();
     l->line = cf->node->line;
     LocationConf *outer = cf->loc;

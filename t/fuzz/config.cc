@@ -30,16 +30,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     std::string text(reinterpret_cast<const char *>(data), size);
     // `include` would read whatever the input names (/dev/zero, /proc/...): the
     // reader is fuzzed here, file inclusion has unit tests with a temp dir.
-    for (std::size_t at; (at = text.find("include")) != std::string::npos;) text[at] = 'I';
+    for (std::size_t at; (at = text.find("include")) != std::string::npos;)
+        text[at] = 'I';
 
     for (bool command_line : {false, true}) {
         portico::config::Document doc;
         portico::config::Error err;
-        const bool ok = command_line
-                            ? portico::config::parse_text(text, "command line", "/nonexistent",
-                                                          doc, err)
-                            : portico::config::parse_string(text, "fuzz.conf", "/nonexistent",
-                                                            doc, err);
+        const bool ok =
+            command_line
+                ? portico::config::parse_text(text, "command line", "/nonexistent", doc, err)
+                : portico::config::parse_string(text, "fuzz.conf", "/nonexistent", doc, err);
         if (!ok && err.message.empty()) std::abort();
         if (ok) compile_args(doc.nodes);
     }

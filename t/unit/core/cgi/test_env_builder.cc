@@ -557,6 +557,80 @@ void test_stock_file_loads(void **) {
     assert_true(list.params()[11].if_not_empty); // HTTPS
 }
 
+void test_params_compile(void **) {
+    struct {
+        const char *name, *value;
+        bool ok;
+    } cases[] = {
+        {"A", "$host", true},        {"A", "${host}x", true},   {"A", "pre$1post", true},
+        {"A", "100%", true},         {"A", "$", false},         {"A", "${host", false},
+        {"A", "${}", false},         {"A", "a$-b", false},      {"", "x", false},
+        {"A B", "x", false},         {"A=B", "x", false},       {"A\nB", "x", false},
+    };
+    for (auto &c : cases) {
+        ParamList list;
+        std::string err;
+        bool ok = list.add(c.name, c.value, false, err);
+        if (ok != c.ok) std::printf("  [%s %s] ok=%d err=%s\n", c.name, c.value, ok, err.c_str());
+        assert_int_equal(ok, c.ok);
+        assert_true(ok || !err.empty());
+    }
+    ParamList list;
+    std::string err;
+    assert_true(list.add("X", "a${b}$10c", false, err));
+    const auto &v = list.params()[0].value;
+    assert_int_equal(v.size(), 4);
+    assert_string_equal(v[0].text.c_str(), "a");
+    assert_true(v[1].is_var && v[1].text == "b" && v[1].capture == -1);
+    assert_true(v[2].is_var && v[2].capture == 1);
+    assert_true(!v[3].is_var && v[3].text == "0c");
+}
+
+void test_inherit(void **) {
+    ParamList parent, child, empty;
+    std::string err;
+    assert_true(parent.add("SCRIPT_FILENAME", "$document_root$fastcgi_script_name", false, err));
+    assert_true(child.add("APP_ENV", "prod", false, err));
+    // nginx: one param at a level drops every inherited one
+    assert_true(&inherit_params(child, parent) == &child);
+    assert_true(&inherit_params(empty, parent) == &parent);
+}
+
+void test_lint_php_value(void **) {
+    struct {
+        const char *name, *value;
+        const char *finding; // nullptr = none
+    } cases[] = {
+        {"PHP_VALUE", "auto_prepend_file=$http_x_file", "$http_x_file"},
+        {"PHP_ADMIN_VALUE", "open_basedir=$document_root", nullptr},
+        {"PHP_VALUE", "error_log=/var/log/$host.log", "$host"},
+        {"PHP_VALUE", "x=$arg_x", "$arg_x"},
+        {"PHP_VALUE", "x=$args", "$args"},
+        {"PHP_VALUE", "x=$query_string", "$query_string"},
+        {"PHP_VALUE", "x=$request_uri", "$request_uri"},
+        {"PHP_VALUE", "x=$uri", "$uri"},
+        {"PHP_VALUE", "x=$cookie_sid", "$cookie_sid"},
+        {"PHP_VALUE", "x=$1", "$1"},
+        {"php_value", "x=${http_a}", "$http_a"},
+        {"PHP_VALUE", "memory_limit=256M", nullptr},
+        {"PHP_VALUE", "x=$server_name", nullptr},
+        {"APP_VALUE", "x=$http_x", nullptr}, // only PHP-FPM's ini params are code
+    };
+    for (auto &c : cases) {
+        ParamList list;
+        std::string err;
+        assert_true(list.add(c.name, c.value, false, err));
+        auto findings = lint_php_value_params(list);
+        if (c.finding == nullptr) {
+            assert_int_equal(findings.size(), 0);
+        } else {
+            assert_int_equal(findings.size(), 1);
+            assert_string_equal(findings[0].variable.c_str(), c.finding);
+            assert_string_equal(findings[0].param.c_str(), c.name);
+        }
+    }
+}
+
 } // namespace
 
 int main() {
@@ -565,6 +639,9 @@ int main() {
         cmocka_unit_test(test_collision_reports_header),
         cmocka_unit_test(test_named_variables),
         cmocka_unit_test(test_stock_file_loads),
+        cmocka_unit_test(test_params_compile),
+        cmocka_unit_test(test_inherit),
+        cmocka_unit_test(test_lint_php_value),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }

@@ -26,9 +26,12 @@ std::string compile(const std::string &text) {
     std::string out;
     for (const auto &s : cv.segments) {
         if (!out.empty()) out += ' ';
-        if (!s.is_var) out += "'" + s.text + "'";
-        else if (s.capture > 0) out += "$<" + std::to_string(s.capture) + ">";
-        else out += "$" + s.text;
+        if (!s.is_var)
+            out += "'" + s.text + "'";
+        else if (s.capture > 0)
+            out += "$<" + std::to_string(s.capture) + ">";
+        else
+            out += "$" + s.text;
     }
     return out;
 }

@@ -30,7 +30,8 @@ void summarize(const std::vector<Node> &nodes, std::string &out) {
         for (std::size_t i = 0; i < n.args.size(); ++i) {
             if (i) out += ' ';
             std::string a;
-            for (char c : n.args[i]) a += c == '\n' ? std::string("\\n") : std::string(1, c);
+            for (char c : n.args[i])
+                a += c == '\n' ? std::string("\\n") : std::string(1, c);
             out += n.quoted[i] ? "\"" + a + "\"" : a;
         }
         out += "@" + std::to_string(n.line);
@@ -69,8 +70,7 @@ const Row kRows[] = {
     {"# only a comment", ""},
     {"worker_processes 4;", "worker_processes 4@1;"},
     {"a;\nb c;\n\nd;", "a@1; b c@2; d@4;"},
-    {"events {\n  worker_connections 512;\n}\n",
-     "events@1{worker_connections 512@2;}@3"},
+    {"events {\n  worker_connections 512;\n}\n", "events@1{worker_connections 512@2;}@3"},
     {"http {\n server {\n  location / {\n   root /x;\n  }\n }\n}",
      "http@1{server@2{location /@3{root /x@4;}@5}@6}@7"},
     {"server\n{\n}", "server@2/1{}@3"},
@@ -120,7 +120,8 @@ void test_rows(void **) {
 
 void test_deep_blocks(void **) {
     std::string text;
-    for (int i = 0; i < 200; ++i) text += "a{";
+    for (int i = 0; i < 200; ++i)
+        text += "a{";
     const std::string got = parse(text);
     assert_string_equal(got.c_str(), "ERR blocks nested deeper than 128 levels in t.conf:1");
 }
@@ -128,8 +129,8 @@ void test_deep_blocks(void **) {
 void test_command_line(void **) {
     Document doc;
     Error err;
-    assert_true(portico::config::parse_text("daemon off; worker_processes 2;", "command line",
-                                            "/x", doc, err));
+    assert_true(portico::config::parse_text("daemon off; worker_processes 2;", "command line", "/x",
+                                            doc, err));
     std::string out;
     summarize(doc.nodes, out);
     assert_string_equal(out.c_str(), "daemon off@0; worker_processes 2@0;");
@@ -168,7 +169,9 @@ int make_dir(void **) {
     return 0;
 }
 
-int remove_dir(void **) { return nftw(g_dir.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+int remove_dir(void **) {
+    return nftw(g_dir.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 std::string parse_main(const std::string &main_text, Document *out = nullptr) {
     write_file("main.conf", main_text);
@@ -189,9 +192,9 @@ void test_include_glob_sorted(void **) {
     write_file("conf.d/a.conf", "\na1 {\n  x;\n}\n");
     write_file("conf.d/c.txt", "not_included;\n");
     Document doc;
-    assert_string_equal(parse_main("first;\nhttp {\n  include conf.d/*.conf;\n  last;\n}\n", &doc)
-                            .c_str(),
-                        "first@1; http@2{a1@2{x@3;}@4 b1@1; b2@2; last@4;}@5");
+    assert_string_equal(
+        parse_main("first;\nhttp {\n  include conf.d/*.conf;\n  last;\n}\n", &doc).c_str(),
+        "first@1; http@2{a1@2{x@3;}@4 b1@1; b2@2; last@4;}@5");
     // the files of the included nodes, and every file once for -T
     assert_string_equal(doc.nodes[1].children[0].file.c_str(), (g_dir + "/conf.d/a.conf").c_str());
     assert_string_equal(doc.nodes[1].children[1].file.c_str(), (g_dir + "/conf.d/b.conf").c_str());
@@ -203,9 +206,8 @@ void test_include_glob_sorted(void **) {
 
 void test_include_relative_and_absolute(void **) {
     write_file("one.conf", "one;");
-    assert_string_equal(
-        parse_main("include one.conf;\ninclude " + g_dir + "/one.conf;\n").c_str(),
-        "one@1; one@1;");
+    assert_string_equal(parse_main("include one.conf;\ninclude " + g_dir + "/one.conf;\n").c_str(),
+                        "one@1; one@1;");
 }
 
 void test_include_no_match_is_fine(void **) {
@@ -238,7 +240,8 @@ void test_include_recursion(void **) {
 void test_main_missing(void **) {
     Document doc;
     Error err;
-    assert_false(portico::config::parse_file("/nonexistent/portico.conf", "/nonexistent", doc, err));
+    assert_false(
+        portico::config::parse_file("/nonexistent/portico.conf", "/nonexistent", doc, err));
     assert_string_equal(
         err.text().c_str(),
         "open() \"/nonexistent/portico.conf\" failed (2: No such file or directory)");

@@ -58,7 +58,7 @@ const Row kRows[] = {
     {"msec", cfg::parse_msec, "1d2h3m4s5ms", true, kD + 2 * kH + 3 * kMin + 4 * kS + 5},
     {"msec", cfg::parse_msec, "1w", true, 7 * kD},
     {"msec", cfg::parse_msec, "1m 10", true, kMin + 10 * kS},
-    {"msec", cfg::parse_msec, "1y", false, 0},  // nginx: y and M only in seconds
+    {"msec", cfg::parse_msec, "1y", false, 0}, // nginx: y and M only in seconds
     {"msec", cfg::parse_msec, "1M", false, 0},
     {"msec", cfg::parse_msec, "30m 1h", false, 0}, // smaller unit first
     {"msec", cfg::parse_msec, "1s1s", false, 0},
@@ -107,18 +107,17 @@ void test_messages(void **) {
     assert_string_equal(cfg::parse_size("10q", v), "invalid value");
     assert_string_equal(cfg::parse_msec("10q", v), "invalid value");
     assert_string_equal(cfg::parse_int("x", v), "invalid number");
-    assert_string_equal(cfg::setter_error_text("client_max_body_size", "10q",
-                                               cfg::parse_size("10q", v))
-                            .c_str(),
-                        "\"client_max_body_size\" directive invalid value");
+    assert_string_equal(
+        cfg::setter_error_text("client_max_body_size", "10q", cfg::parse_size("10q", v)).c_str(),
+        "\"client_max_body_size\" directive invalid value");
 }
 
 void test_flag(void **) {
     struct {
         const char *input;
         bool ok, value;
-    } rows[] = {{"on", true, true},   {"off", true, false}, {"ON", true, true},
-                {"Off", true, false}, {"yes", false, false}, {"", false, false},
+    } rows[] = {{"on", true, true},    {"off", true, false},  {"ON", true, true},
+                {"Off", true, false},  {"yes", false, false}, {"", false, false},
                 {"on ", false, false}, {"o", false, false}};
     for (auto &r : rows) {
         bool v = !r.value;
