@@ -39,7 +39,7 @@ FUZZ_BIN  := $(FUZZ_SRC:t/fuzz/%.cc=$(B)/fuzz/%)
 PEER_SRC  := $(wildcard t/peers/*.c)
 PEER_BIN  := $(PEER_SRC:t/peers/%.c=$(B)/peers/%)
 
-.PHONY: all modules test unit e2e run sanitize fuzz fuzz-targets bench install clean distclean format deps
+.PHONY: all modules test unit e2e bench-smoke run sanitize fuzz fuzz-targets bench install clean distclean format deps
 
 all: $(BIN) modules $(PEER_BIN)
 modules: $(MODULE_SOS)
@@ -97,7 +97,10 @@ unit: all $(UNIT_BIN)
 e2e: all
 	PORTICO_BIN=$(abspath $(BIN)) PORTICO_BUILD=$(abspath $(B)) prove -j2 -It/lib t/
 
-test: unit e2e
+bench-smoke: all
+	PORTICO_BUILD=$(abspath $(B)) scripts/bench --smoke
+
+test: unit e2e bench-smoke
 	@echo "make test: all passed"
 
 run: all
