@@ -3,14 +3,35 @@
 B ?= build
 CONFIG := $(B)/config.mk
 
+# Parallel by default (one job per core); `make -jN` on the command line wins.
+MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+
+# configure arguments for a build directory whose config is missing; once
+# written, config.mk records its own CONFIGURE_ARGS (rerun if configure changes)
+CONFIGURE_ARGS_build-asan := --with-sanitizers --with-debug
+CONFIGURE_ARGS_build-fuzz := --with-fuzz
+
 .DEFAULT_GOAL := all
-ifeq ($(filter deps clean distclean sanitize fuzz,$(MAKECMDGOALS)),)
-# a fresh checkout has no config: make installs what is missing and configures
+# no half-written outputs after a failed command; objects chained through
+# pattern rules (mobj/*.o) are kept, not deleted as intermediates
+.DELETE_ON_ERROR:
+.SECONDARY:
+# Goals that need no config of $(B): sanitize and fuzz run a sub-make with
+# their own B. Any other goal (or none) includes it; a fresh checkout has
+# none, so make installs what is missing and configures, then restarts.
+NOCONFIG_GOALS := deps clean distclean sanitize fuzz format
+ifneq ($(MAKECMDGOALS),)
+ifeq ($(filter-out $(NOCONFIG_GOALS),$(MAKECMDGOALS)),)
+SKIP_CONFIG := 1
+endif
+endif
+ifndef SKIP_CONFIG
 include $(CONFIG)
 endif
-$(CONFIG):
+CONFIGURE_ARGS ?= $(CONFIGURE_ARGS_$(B))
+$(CONFIG): configure
 	scripts/deps --check >/dev/null 2>&1 || scripts/deps
-	./configure --builddir=$(B)
+	./configure --builddir=$(B) $(CONFIGURE_ARGS)
 
 WARN      := -Wall -Wextra -Werror
 CXXSTD    := -std=c++20
@@ -18,6 +39,20 @@ CPPFLAGS  := -Icore/include -Icore -I$(B) -MMD -MP
 LIB_CFLAGS = $(EVENT_CFLAGS) $(PCRE2_CFLAGS) $(SSL_CFLAGS) $(ZLIB_CFLAGS)
 CORE_LIBS  = $(EVENT_LIBS) $(PCRE2_LIBS) $(SSL_LIBS) $(ZLIB_LIBS) -ldl -lpthread
 ALLCXX     = $(CXX) $(CXXSTD) $(WARN) $(OPT) $(SAN) $(FUZZFLAGS) $(CPPFLAGS) $(LIB_CFLAGS)
+
+# Everything compiled depends on $(B)/flags, rewritten only when the compilers
+# or flags change: `./configure --with-debug` rebuilds, a no-op rerun does not.
+FLAGS_STAMP := $(B)/flags
+ifndef SKIP_CONFIG
+ifneq ($(wildcard $(CONFIG)),)
+BUILD_FLAGS := $(strip $(CXX) $(CC) $(OPT) $(SAN) $(FUZZFLAGS) $(LIB_CFLAGS))
+ifneq ($(file <$(FLAGS_STAMP)),$(BUILD_FLAGS))
+$(file >$(FLAGS_STAMP),$(BUILD_FLAGS))
+endif
+endif
+endif
+$(FLAGS_STAMP):
+	@mkdir -p $(dir $@); touch $@
 
 CORE_SRC  := $(shell find core -name '*.cc' ! -name main.cc | sort)
 CORE_OBJ  := $(CORE_SRC:%.cc=$(B)/obj/%.o)
@@ -44,7 +79,7 @@ PEER_BIN  := $(PEER_SRC:t/peers/%.c=$(B)/peers/%)
 all: $(BIN) modules $(PEER_BIN)
 modules: $(MODULE_SOS)
 
-$(B)/obj/%.o: %.cc
+$(B)/obj/%.o: %.cc $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(ALLCXX) -c $< -o $@
 
@@ -56,10 +91,10 @@ $(BIN): $(MAIN_OBJ) $(CORE_LIB)
 	$(CXX) $(SAN) $(FUZZFLAGS) $(MAIN_OBJ) $(CORE_LIB) $(CORE_LIBS) -o $@
 
 # Modules: PIC objects, only the ABI header, no undefined symbols left.
-$(B)/mobj/%.o: %.cc
+$(B)/mobj/%.o: %.cc $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXSTD) $(WARN) $(OPT) $(SAN) -fPIC -fvisibility=hidden -Icore/include $(LIB_CFLAGS) -MMD -MP -c $< -o $@
-$(B)/mobj/%.o: %.c
+$(B)/mobj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c99 $(WARN) $(OPT) $(SAN) -fPIC -fvisibility=hidden -Icore/include -MMD -MP -c $< -o $@
 
@@ -72,7 +107,7 @@ $(B)/modules/%.so: $$(call mod_objs,$$*)
 	$(CXX) -shared $(SAN) -Wl,--no-undefined $^ $(LIBS_$*) -o $@
 
 # unit tests of a module's pure parts link that module's sources but module.cc
-$(B)/t/unit/modules/%: t/unit/modules/%.cc $(CORE_LIB) $$(call mod_test_srcs,$$*)
+$(B)/t/unit/modules/%: t/unit/modules/%.cc $(CORE_LIB) $$(call mod_test_srcs,$$*) $(UNIT_SUPPORT)
 	@mkdir -p $(dir $@)
 	$(ALLCXX) $(CMOCKA_CFLAGS) -It/unit -Imodules $< $(call mod_test_srcs,$*) $(UNIT_SUPPORT) $(CORE_LIB) $(CMOCKA_LIBS) $(CORE_LIBS) -o $@
 $(B)/t/unit/%: t/unit/%.cc $(CORE_LIB) $(UNIT_SUPPORT)
@@ -86,33 +121,93 @@ $(B)/peers/%: t/peers/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu99 $(WARN) -O2 $< -o $@
 
-# a fuzz target may name module sources it needs on a line "// fuzz-sources: a.cc b.cc"
-$(B)/fuzz/%: t/fuzz/%.cc $(CORE_LIB)
+# A fuzz target may name module sources it needs on a line
+# "// fuzz-sources: a.cc b.cc"; they are prerequisites and linked in.
+fuzz_sources = $(shell sed -n 's|^// fuzz-sources:||p' t/fuzz/$(1).cc)
+$(B)/fuzz/%: t/fuzz/%.cc $(CORE_LIB) $$(call fuzz_sources,$$*)
 	@mkdir -p $(dir $@)
-	$(ALLCXX) -Imodules -fsanitize=fuzzer $< $$(sed -n 's|^// fuzz-sources:||p' $<) $(CORE_LIB) $(CORE_LIBS) -o $@
+	$(ALLCXX) -Imodules -fsanitize=fuzzer $< $(call fuzz_sources,$*) $(CORE_LIB) $(CORE_LIBS) -o $@
+
+# ---- running tests
+# In a sanitizer build ($(SAN) set) every process the tests start runs with
+# these options. Unit tests report on their own stderr (the runner shows it);
+# the server's stderr goes to a test's temp dir, which is deleted, so the
+# servers (and everything else) write reports to $(SAN_DIR) instead: after
+# e2e and the bench smoke, any file there fails the run and is printed.
+# Workers leave with _exit(), so LSan checks only the master at its exit.
+SAN_DIR := $(abspath $(B))/sanitizer-reports
+SAN_COMMON := abort_on_error=1:disable_coredump=1:detect_leaks=1:check_initialization_order=1:strict_init_order=1
+ifneq ($(strip $(SAN)),)
+SAN_ENV_UNIT = ASAN_OPTIONS=$(SAN_COMMON) UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+SAN_ENV_E2E  = ASAN_OPTIONS=$(SAN_COMMON):log_path=$(SAN_DIR)/asan \
+               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_DIR)/ubsan
+endif
+san_reset = rm -rf $(SAN_DIR); mkdir -p $(SAN_DIR)
+# fails (after printing them) if any sanitizer report was written
+san_check = if [ -n "$$(ls -A $(SAN_DIR) 2>/dev/null)" ]; then \
+	  echo "sanitizer reports in $(SAN_DIR):"; \
+	  for f in $(SAN_DIR)/*; do echo "=== $$f"; head -60 "$$f"; done; false; fi
+
+# Every unit binary runs (bounded) even after a failure; one line each, the
+# output of the failing ones, and one summary line at the end.
+UNIT_TIMEOUT ?= 300
+define run_unit
+pass=0; failed=""; \
+for t in $(UNIT_BIN); do \
+  name=$${t#$(B)/t/unit/}; log=$$t.log; \
+  $(SAN_ENV_UNIT) timeout -k 5 $(UNIT_TIMEOUT) $$t >$$log 2>&1; rc=$$?; \
+  n=$$(sed -n 's/^\[==========\] \([0-9]*\) test(s) run\./\1/p' $$log | tail -1); \
+  if [ $$rc = 0 ]; then pass=$$((pass+1)); printf 'unit ok    %-45s %s tests\n' $$name "$${n:-?}"; \
+  else failed="$$failed $$name"; \
+    what="exit $$rc"; [ $$rc = 124 ] && what="timed out after $(UNIT_TIMEOUT)s"; \
+    printf 'unit FAIL  %-45s %s (%s tests) -- output:\n' $$name "$$what" "$${n:-?}"; \
+    sed 's/^/    | /' $$log | tail -200; fi; \
+done; \
+nfail=$$(echo $$failed | wc -w); \
+echo "unit: $$pass passed, $$nfail failed$${failed:+:$$failed}"; \
+[ $$nfail = 0 ]
+endef
+define run_e2e
+$(san_reset); \
+$(SAN_ENV_E2E) PORTICO_BIN=$(abspath $(BIN)) PORTICO_BUILD=$(abspath $(B)) prove -j2 -It/lib t/; rc=$$?; \
+$(san_check) || rc=1; [ $$rc = 0 ]
+endef
+define run_bench_smoke
+$(san_reset); \
+$(SAN_ENV_E2E) PORTICO_BUILD=$(abspath $(B)) scripts/bench --smoke; rc=$$?; \
+$(san_check) || rc=1; [ $$rc = 0 ]
+endef
 
 unit: all $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@$(run_unit)
 
 e2e: all
-	PORTICO_BIN=$(abspath $(BIN)) PORTICO_BUILD=$(abspath $(B)) prove -j2 -It/lib t/
+	@$(run_e2e)
 
 bench-smoke: all
-	PORTICO_BUILD=$(abspath $(B)) scripts/bench --smoke
+	@$(run_bench_smoke)
 
-test: unit e2e bench-smoke
-	@echo "make test: all passed"
+# The three steps run one after another (never in parallel with each other,
+# whatever -j says) and all of them run: the summary names every failure.
+test: all $(UNIT_BIN)
+	@st=""; \
+	{ $(run_unit); } || st="$$st unit"; \
+	{ $(run_e2e); } || st="$$st e2e"; \
+	{ $(run_bench_smoke); } || st="$$st bench-smoke"; \
+	if [ -n "$$st" ]; then echo "make test ($(B)): FAILED:$$st"; exit 1; fi; \
+	echo "make test ($(B)): all passed"
 
 run: all
 	scripts/run-demo $(B)
 
+# The whole `make test` again with ASan + UBSan + LSan, in build-asan/
+# (configured on first use with --with-sanitizers --with-debug).
 sanitize:
-	./configure --builddir=build-asan --with-sanitizers --with-debug >/dev/null
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(MAKE) B=build-asan test
+	$(MAKE) B=build-asan test
 
+# Every t/fuzz/*.cc as a libFuzzer binary (clang, ASan + UBSan) in
+# build-fuzz/fuzz/; scripts/fuzz TARGET SECONDS runs one.
 fuzz:
-	./configure --builddir=build-fuzz --with-fuzz >/dev/null
 	$(MAKE) B=build-fuzz fuzz-targets
 fuzz-targets: $(FUZZ_BIN)
 
@@ -132,8 +227,20 @@ deps:
 	scripts/deps
 
 clean:
-	rm -rf $(B)/obj $(B)/mobj $(B)/modules $(B)/t $(B)/fuzz $(B)/peers $(B)/portico $(B)/libportico.a
+	rm -rf $(B)/obj $(B)/mobj $(B)/modules $(B)/t $(B)/fuzz $(B)/peers $(B)/portico $(B)/libportico.a $(B)/sanitizer-reports
 distclean:
 	rm -rf build build-asan build-fuzz
 
--include $(shell find $(B)/obj $(B)/mobj -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj $(B)/mobj $(B)/t $(B)/fuzz -name '*.d' 2>/dev/null)
+
+# --- test modules (core tests) ---
+# Shared objects the loader must refuse (t/core_load_module.t): built like a
+# module, from t/modules/*.c, into $(B)/t/modules/. Part of `all` so the
+# end-to-end tests find them.
+TEST_MODULE_SRC := $(wildcard t/modules/*.c)
+TEST_MODULE_SOS := $(TEST_MODULE_SRC:t/modules/%.c=$(B)/t/modules/%.so)
+all: $(TEST_MODULE_SOS)
+$(B)/t/modules/%.so: t/modules/%.c core/include/portico/module.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c99 $(WARN) $(OPT) $(SAN) -shared -fPIC -fvisibility=hidden -Icore/include $< -o $@
+# --- end test modules ---

@@ -6,9 +6,13 @@
 #include "module/loader.h"
 #include "process/master.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <dirent.h>
 #include <cstring>
 #include <string>
+#include <string_view>
+#include <vector>
 #include <unistd.h>
 
 using namespace portico;
@@ -39,11 +43,30 @@ static void version(bool full) {
     fprintf(stderr, "configure arguments: %s\n", PT_CONFIGURE_LINE);
     std::string dir = modules_dir();
     fprintf(stderr, "modules directory: %s\n", dir.c_str());
+    // Two lists, because they behave differently: the project's modules load
+    // by themselves (disable_module turns one off), the others only when a
+    // config names them with load_module.
     fprintf(stderr, "modules:");
-    for (auto &n : builtin_module_names()) {
+    const auto &builtin = builtin_module_names();
+    for (auto &n : builtin) {
         std::string p = dir + "/" + n + ".so";
         if (access(p.c_str(), R_OK) == 0) fprintf(stderr, " %s", n.c_str());
     }
+    fprintf(stderr, "\n");
+    std::vector<std::string> extra;
+    if (DIR *d = opendir(dir.c_str())) {
+        while (dirent *e = readdir(d)) {
+            std::string_view f = e->d_name;
+            if (f.size() <= 3 || f.substr(f.size() - 3) != ".so") continue;
+            std::string name(f.substr(0, f.size() - 3));
+            if (std::find(builtin.begin(), builtin.end(), name) == builtin.end())
+                extra.push_back(std::move(name));
+        }
+        closedir(d);
+    }
+    std::sort(extra.begin(), extra.end());
+    fprintf(stderr, "modules for load_module:");
+    for (auto &n : extra) fprintf(stderr, " %s", n.c_str());
     fprintf(stderr, "\n");
 }
 
@@ -91,7 +114,15 @@ int main(int argc, char **argv) {
         std::unique_ptr<Cycle> c;
         std::string err;
         bool ok = load_cycle(o, c, err, false);
-        std::string file = c ? c->conf_file : (o.conf_file.empty() ? "conf/portico.conf" : o.conf_file);
+        // a failed load leaves no cycle: name the file as load_cycle resolved it
+        std::string file = o.conf_file.empty() ? "conf/portico.conf" : o.conf_file;
+        if (c) {
+            file = c->conf_file;
+        } else if (file[0] != '/') {
+            std::string prefix = o.prefix.empty() ? PT_PREFIX : o.prefix;
+            while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+            file = prefix + "/" + file;
+        }
         if (!ok) {
             fprintf(stderr, "portico: [emerg] %s\n", err.c_str());
             fprintf(stderr, "portico: configuration file %s test failed\n", file.c_str());

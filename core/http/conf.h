@@ -12,6 +12,7 @@
 #include "config/parser.h"
 #include "http/location.h"
 #include "http/server_lookup.h"
+#include "upstream/upstream.h"
 
 #include <map>
 #include <memory>
@@ -79,6 +80,7 @@ struct MimeTypes {
 };
 
 struct ServerConf;
+struct CgiConf;
 
 struct LocationConf {
     // identity
@@ -115,6 +117,7 @@ struct LocationConf {
     std::optional<std::vector<AccessLog *>> access_logs; // empty vector = off
 
     std::vector<void *> module_conf;
+    const CgiConf *cgi = nullptr; // set by a gateway module's CGI settings
 };
 
 struct ServerConf {
@@ -147,6 +150,7 @@ struct HttpConf {
     std::map<std::string, std::unique_ptr<LogFormat>> log_formats;
     std::vector<std::unique_ptr<AccessLog>> access_logs;
     std::vector<void *> main_conf; // per module
+    std::vector<std::unique_ptr<Upstream>> upstreams;
 };
 
 struct Cycle {
@@ -166,6 +170,7 @@ struct Cycle {
     std::unique_ptr<HttpConf> http;
     std::vector<std::unique_ptr<char[]>> allocations; // conf_alloc
     std::vector<std::unique_ptr<ComplexValue>> values;   // conf_value
+    std::vector<std::shared_ptr<void>> owned;            // other objects modules create
 
     // phase handlers registered by modules in postconfig
     struct Phase {

@@ -635,6 +635,8 @@ bool merge_location(pt_conf &cf, LocationConf *parent, LocationConf *l, std::str
     if (!l->handler && parent->handler && l->kind != http::LocKind::Named && false) {
         // nginx does not inherit content handlers into nested locations
     }
+    LocationConf *outer_loc = cf.loc;
+    cf.loc = l; // module merges may attach settings to the location (pt_cgi)
     for (auto &m : cf.cycle->modules) {
         if (!m->mod->merge_loc_conf) continue;
         cf.module = m.get();
@@ -642,10 +644,13 @@ bool merge_location(pt_conf &cf, LocationConf *parent, LocationConf *l, std::str
                                                l->module_conf[m->index]);
         cf.module = nullptr;
         if (e) {
-            err = std::string(e) + " in " + l->file + ":" + std::to_string(l->line);
+            err = std::string(e[0] == '!' ? e + 1 : e) + " in " + l->file + ":" +
+                  std::to_string(l->line);
+            cf.loc = outer_loc;
             return false;
         }
     }
+    cf.loc = outer_loc;
     return true;
 }
 
@@ -824,6 +829,7 @@ bool finish_http(pt_conf &cf, std::string &err) {
                 }
         }
     }
+    if (!upstream_finish(*cf.cycle, err)) return false;
     for (auto &g : h.groups)
         if (const char *e = g->names.finalize()) {
             err = e;

@@ -371,10 +371,19 @@ void connection_drain(Connection *c) {
 void request_done(Request *r) {
     Connection *c = r->c;
     log_request(r);
-    bool keep = r->keep_alive && !c->worker->draining &&
-                int64_t(c->requests) < *r->loc->keepalive_requests &&
-                *r->loc->keepalive_timeout > 0;
-    int64_t keepalive_ms = *r->loc->keepalive_timeout;
+    // Once the head is out, its "Connection:" line is a promise (send_header
+    // decides it from r->keep_alive): closing after "keep-alive" makes the
+    // client's next request, possibly already on the wire, fail (wrk counts
+    // a read error per such close). So a sent head decides; limits it did not
+    // account for (keepalive_requests reached, a drain that began while the
+    // response was in flight) wait for the next request's head.
+    bool within_limits = !c->worker->draining &&
+                         int64_t(c->requests) < *r->loc->keepalive_requests;
+    bool keep = r->keep_alive && *r->loc->keepalive_timeout > 0 &&
+                (r->header_sent || within_limits);
+    // a draining worker keeps the connection only for the grace period
+    // connection_drain gives idle ones
+    int64_t keepalive_ms = c->worker->draining ? 1000 : *r->loc->keepalive_timeout;
     bool was_async = r->pending;
     c->spare_head.swap(r->head_buf);
     c->req.reset();

@@ -4,6 +4,7 @@
 // points into that copy, which lives as long as the request.
 #include <portico/module.h>
 
+#include "cgi/cgi_input.h"
 #include "http/conf.h"
 #include "http/chunked.h"
 #include "http/parser.h"
@@ -65,6 +66,11 @@ struct pt_request {
     bool pending = false; // content handler returned PT_AGAIN
     std::vector<void *> ctx;
     std::vector<std::pair<void (*)(void *), void *>> cleanups;
+
+    // SCRIPT_NAME / PATH_INFO split, computed once (core/cgi/cgi_conf.cc)
+    std::string split_uri;
+    portico::cgi::SplitResult split;
+    int split_status = 0;
 
     // request-scoped memory (host->palloc); released with the request
     char arena_buf[2048];

@@ -145,6 +145,10 @@ int send_header(Request *r) {
         }
     }
     if (r->c->worker->draining) r->keep_alive = false;
+    // nginx decides these before the head goes out, so the last response a
+    // connection carries says "close" rather than promising more
+    if (int64_t(r->c->requests) >= *r->loc->keepalive_requests || *r->loc->keepalive_timeout <= 0)
+        r->keep_alive = false;
     if (r->keep_alive) {
         out += "Connection: keep-alive\r\n";
     } else {
@@ -239,13 +243,18 @@ int send_special(Request *r, int status) {
             page += "<hr><center>" PT_SERVER_NAME "/" PT_VERSION "</center>\r\n";
         page += "</body>\r\n</html>\r\n";
     }
-    // only Location survives from what a handler may have set
-    std::string location;
-    for (auto &h : r->out_headers)
+    // only Location (redirects) and Content-Range (416, RFC 9110 §15.5.17)
+    // survive from what a handler may have set
+    std::string location, content_range;
+    for (auto &h : r->out_headers) {
         if (ieq(h.first, "Location")) location = h.second;
+        if (ieq(h.first, "Content-Range")) content_range = h.second;
+    }
     r->out_headers.clear();
     if (!location.empty() && status >= 300 && status < 400)
         r->out_headers.emplace_back("Location", location);
+    if (!content_range.empty() && status == 416)
+        r->out_headers.emplace_back("Content-Range", content_range);
     if (status == 405) r->out_headers.emplace_back("Allow", "GET, HEAD");
     if (!page.empty()) r->out_headers.emplace_back("Content-Type", "text/html");
     if (status == 400 || status == 408 || status == 413 || status == 414 || status == 431 ||

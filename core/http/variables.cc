@@ -2,6 +2,7 @@
 // to an output string, plus nginx's prefix families ($http_, $arg_,
 // $cookie_, $sent_http_). Values are computed on demand, never stored.
 #include "base/clock.h"
+#include "cgi/cgi_conf.h"
 #include "http/request.h"
 #include "http/uri.h"
 #include "process/worker.h"
@@ -215,7 +216,7 @@ bool variable_exists(std::string_view name) {
         if (name.size() > strlen(p) && name.substr(0, strlen(p)) == p) return true;
     // variables declared by modules through the ABI are resolved by name at
     // run time; the fastcgi/proxy ones are known here so configs check
-    static const char *const known[] = {"fastcgi_script_name", "fastcgi_path_info",
+    static const char *const known[] = {"fastcgi_script_name", "fastcgi_path_info", "fastcgi_path_translated",
                                         "proxy_host", "proxy_port", "proxy_add_x_forwarded_for",
                                         "upstream_addr", "upstream_status",
                                         "upstream_response_time", "gzip_ratio", "ssl_protocol",
@@ -268,6 +269,7 @@ bool get_variable(Request *r, std::string_view name, std::string &out) {
         }
         return false;
     }
+    if (name.substr(0, 8) == "fastcgi_") return cgi_request_variable(r, name, out);
     if (name.substr(0, 10) == "sent_http_") {
         std::string_view h = name.substr(10);
         for (const auto &[n, v] : r->out_headers)

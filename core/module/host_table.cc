@@ -7,6 +7,7 @@
 #include "http/core_directives.h"
 #include "http/request.h"
 #include "log/error_log.h"
+#include "module/host_gateway.h"
 #include "module/loader.h"
 #include "process/worker.h"
 
@@ -212,6 +213,12 @@ const pt_host kHost = {
     h_set_status, h_resp_header_set, h_resp_header_add, h_resp_header_get, h_set_content_length,
     h_send_header, h_send_data, h_send_file, h_finish, h_finalize, h_internal_redirect, h_is_head,
     h_event_base, h_mime_type, h_cleanup_add, h_now_sec,
+    hostfn::req_body,
+    hostfn::cgi_create, hostfn::cgi_directive, hostfn::cgi_merge, hostfn::cgi_has_param,
+    hostfn::cgi_build,
+    hostfn::upstream_ref, hostfn::upstream_keepalive, hostfn::upstream_connect,
+    hostfn::upstream_fd, hostfn::upstream_reused, hostfn::upstream_name,
+    hostfn::upstream_release,
 };
 } // namespace
 

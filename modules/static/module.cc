@@ -3,6 +3,8 @@
 // byte ranges (RFC 9110 §14), sent with sendfile through the host.
 #include <portico/module.h>
 
+#include "range.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -12,6 +14,7 @@
 #include <string_view>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 namespace {
 const pt_host *H;
@@ -67,40 +70,6 @@ int64_t http_date(std::string_view s) {
     return timegm(&tm);
 }
 
-// Parses "bytes=a-b" for one range; returns 0 ok, 1 not satisfiable, -1 ignore
-int parse_range(std::string_view v, int64_t size, int64_t &start, int64_t &end) {
-    if (v.substr(0, 6) != "bytes=") return -1;
-    v.remove_prefix(6);
-    if (v.find(',') != std::string_view::npos) return -1; // several ranges: whole file (200)
-    size_t dash = v.find('-');
-    if (dash == std::string_view::npos) return -1;
-    auto num = [](std::string_view s, int64_t &out) {
-        if (s.empty() || s.size() > 18) return false;
-        out = 0;
-        for (char ch : s) {
-            if (ch < '0' || ch > '9') return false;
-            out = out * 10 + (ch - '0');
-        }
-        return true;
-    };
-    std::string_view a = v.substr(0, dash), b = v.substr(dash + 1);
-    if (a.empty()) {
-        int64_t suffix;
-        if (!num(b, suffix)) return -1;
-        if (suffix == 0) return 1;
-        start = suffix >= size ? 0 : size - suffix;
-        end = size - 1;
-        return size == 0 ? 1 : 0;
-    }
-    if (!num(a, start)) return -1;
-    if (b.empty()) end = size - 1;
-    else if (!num(b, end)) return -1;
-    if (end < start) return -1;
-    if (start >= size) return 1;
-    if (end >= size) end = size - 1;
-    return 0;
-}
-
 int redirect_dir(pt_request *r) {
     pt_str uri = H->req_field(r, PT_F_URI);
     pt_str args = H->req_field(r, PT_F_ARGS);
@@ -150,6 +119,70 @@ int try_index(pt_request *r) {
     if (stat(dir.c_str(), &st) != 0) return 404;
     H->log(PT_LOG_ERR, r, "directory index of \"%s\" is forbidden", dir.c_str());
     return 403;
+}
+
+// If-Range (RFC 9110 §13.1.5): the range applies only to the representation
+// the client already holds part of; an entity tag compares strongly, a date
+// must equal Last-Modified exactly.
+bool range_applies(pt_request *r, const std::string &etag, time_t mtime) {
+    Header ifr = req_header(r, "If-Range");
+    if (!ifr.found) return true;
+    if (!ifr.value.empty() && ifr.value[0] == '"') return ifr.value == etag;
+    return http_date(ifr.value) == int64_t(mtime);
+}
+
+// Several ranges: multipart/byteranges (RFC 9110 §14.6). Each part is a
+// small header we build and a file segment; the whole length is known up
+// front, so the response keeps Content-Length and keep-alive.
+int send_multipart(pt_request *r, int fd, int64_t size, std::string_view type,
+                   const std::vector<static_module::ByteRange> &ranges) {
+    static unsigned long long counter;
+    char boundary[40];
+    snprintf(boundary, sizeof boundary, "%08llx%012llu", (unsigned long long)time(nullptr),
+             ++counter);
+    std::vector<std::string> heads;
+    heads.reserve(ranges.size());
+    int64_t total = 0;
+    for (const auto &rg : ranges) {
+        char cr[96];
+        snprintf(cr, sizeof cr, "%lld-%lld/%lld", (long long)rg.start, (long long)rg.end,
+                 (long long)size);
+        std::string h = "\r\n--";
+        h += boundary;
+        h += "\r\nContent-Type: ";
+        h += type;
+        h += "\r\nContent-Range: bytes ";
+        h += cr;
+        h += "\r\n\r\n";
+        total += int64_t(h.size()) + rg.end - rg.start + 1;
+        heads.push_back(std::move(h));
+    }
+    std::string tail = "\r\n--";
+    tail += boundary;
+    tail += "--\r\n";
+    total += int64_t(tail.size());
+
+    std::string ctype = "multipart/byteranges; boundary=";
+    ctype += boundary;
+    H->resp_header_set(r, PT_STR("Content-Type"), ps(ctype));
+    H->set_status(r, 206);
+    H->set_content_length(r, total);
+    H->send_header(r);
+    if (!H->is_head(r)) {
+        for (size_t i = 0; i < ranges.size(); i++) {
+            H->send_data(r, heads[i].data(), heads[i].size());
+            // send_file owns the descriptor it is given: one duplicate per part
+            int part = dup(fd);
+            if (part < 0 || H->send_file(r, part, ranges[i].start,
+                                         ranges[i].end - ranges[i].start + 1) != PT_OK) {
+                close(fd);
+                return PT_ERROR;
+            }
+        }
+        H->send_data(r, tail.data(), tail.size());
+    }
+    close(fd);
+    return H->finish(r);
 }
 
 int static_handler(pt_request *r, void *) {
@@ -245,40 +278,34 @@ int static_handler(pt_request *r, void *) {
         return H->finish(r);
     }
 
-    int64_t size = st.st_size, start = 0, end = size - 1;
-    int status = 200;
+    int64_t size = st.st_size;
+    std::vector<static_module::ByteRange> ranges;
     Header range = req_header(r, "Range");
-    if (range.found) {
-        bool apply = true;
-        Header ifr = req_header(r, "If-Range");
-        if (ifr.found) {
-            if (!ifr.value.empty() && ifr.value[0] == '"') apply = ifr.value == etag;
-            else apply = http_date(ifr.value) == int64_t(st.st_mtime);
+    if (range.found && range_applies(r, etag, st.st_mtime)) {
+        auto rc = static_module::parse_ranges(range.value, size, ranges);
+        if (rc == static_module::RangeResult::Unsatisfiable) {
+            close(fd);
+            char cr[64];
+            snprintf(cr, sizeof cr, "bytes */%lld", (long long)size);
+            H->resp_header_set(r, PT_STR("Content-Range"), pt_str{cr, strlen(cr)});
+            return 416;
         }
-        if (apply) {
-            int rc = parse_range(range.value, size, start, end);
-            if (rc == 1) {
-                close(fd);
-                char cr[64];
-                snprintf(cr, sizeof cr, "bytes */%lld", (long long)size);
-                H->resp_header_set(r, PT_STR("Content-Range"), pt_str{cr, strlen(cr)});
-                return 416;
-            }
-            if (rc == 0) {
-                status = 206;
-                char cr[96];
-                snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)start,
-                         (long long)end, (long long)size);
-                H->resp_header_set(r, PT_STR("Content-Range"), pt_str{cr, strlen(cr)});
-            } else {
-                start = 0;
-                end = size - 1;
-            }
-        }
+        if (rc == static_module::RangeResult::Ignore) ranges.clear();
     }
     H->resp_header_set(r, PT_STR("Accept-Ranges"), PT_STR("bytes"));
-    H->set_status(r, status);
-    int64_t len = size == 0 ? 0 : end - start + 1;
+    if (ranges.size() > 1) return send_multipart(r, fd, size, sv(type), ranges);
+
+    int64_t start = 0, len = size;
+    H->set_status(r, 200);
+    if (ranges.size() == 1) {
+        start = ranges[0].start;
+        len = ranges[0].end - start + 1;
+        char cr[96];
+        snprintf(cr, sizeof cr, "bytes %lld-%lld/%lld", (long long)start,
+                 (long long)ranges[0].end, (long long)size);
+        H->resp_header_set(r, PT_STR("Content-Range"), pt_str{cr, strlen(cr)});
+        H->set_status(r, 206);
+    }
     H->set_content_length(r, len);
     H->send_header(r);
     if (len > 0 && !H->is_head(r)) {

@@ -93,6 +93,15 @@ typedef struct pt_conf pt_conf;       /* opaque: the directive being parsed */
 typedef struct pt_request pt_request; /* opaque: one HTTP request */
 typedef struct pt_value pt_value;     /* opaque: a compiled "$var text" value */
 typedef struct pt_host pt_host;
+typedef struct pt_cgi pt_cgi;                     /* opaque: a location's CGI settings */
+typedef struct pt_upstream pt_upstream;           /* opaque: a backend group */
+typedef struct pt_upstream_conn pt_upstream_conn; /* opaque: one connection to a backend */
+
+/* Called once a backend connection is ready (status 0) or could not be made
+ * (status 502/503/504; the host has logged why). */
+typedef void (*pt_connect_fn)(void *data, pt_upstream_conn *c, int status);
+/* Receives one CGI variable; views valid during the call only. */
+typedef void (*pt_env_fn)(void *ctx, pt_str name, pt_str value);
 
 /* Directive setter: returns NULL on success or a message, which the host
  * prints as `"name" directive <message> in file:line`; a message starting
@@ -213,6 +222,37 @@ struct pt_host {
     void (*cleanup_add)(pt_request *r, void (*fn)(void *data), void *data);
     /* the cached clock (seconds), for conditional requests and Expires */
     int64_t (*now_sec)(void);
+
+    /* ---- request body: read completely before content handlers run ---- */
+    void *(*req_body)(pt_request *r); /* struct evbuffer*, NULL when there is none */
+
+    /* ---- the CGI-environment builder, shared by every gateway ----
+     * A gateway module creates one pt_cgi per location level and hands its
+     * CGI directives (`<prefix>_param`, `_split_path_info`, `_index`,
+     * `_pass_request_headers`, `_pass_authorization`) to cgi_directive; the
+     * part of the name after the first '_' selects the setting. */
+    pt_cgi *(*cgi_create)(pt_conf *cf);
+    const char *(*cgi_directive)(pt_conf *cf, pt_cgi *c, const pt_str *args, size_t nargs);
+    const char *(*cgi_merge)(pt_conf *cf, pt_cgi *parent, pt_cgi *child);
+    int (*cgi_has_param)(const pt_cgi *c, pt_str name);
+    /* The environment of r: 0, or an HTTP status when the request is refused
+     * (the host has logged why). Nothing is emitted before a refusal. */
+    int (*cgi_build)(pt_request *r, const pt_cgi *c, pt_env_fn put, void *ctx);
+
+    /* ---- the upstream layer: backends, balancing, keep-alive pools ---- */
+    /* "host:port", "unix:/path" or the name of an upstream{} block */
+    pt_upstream *(*upstream_ref)(pt_conf *cf, pt_str target, const char **err);
+    int (*upstream_keepalive)(const pt_upstream *u); /* idle connections kept, 0: none */
+    /* Starts a connection (pooled idle one if any); cb runs later, never
+     * from inside this call. Returns PT_OK or PT_ERROR. */
+    int (*upstream_connect)(pt_request *r, pt_upstream *u, int64_t connect_timeout_ms,
+                            pt_connect_fn cb, void *data);
+    int (*upstream_fd)(pt_upstream_conn *c);
+    int (*upstream_reused)(pt_upstream_conn *c); /* came from the keep-alive pool */
+    pt_str (*upstream_name)(pt_upstream_conn *c);  /* "127.0.0.1:9000", for logs */
+    /* keep: return to the pool (a complete, well-framed exchange only);
+     * failed: count a failure against the server (max_fails). */
+    void (*upstream_release)(pt_upstream_conn *c, int keep, int failed);
 };
 
 /* The one symbol a module exports. It may keep `host` for later use, but must

@@ -1,0 +1,130 @@
+#include "cgi/cgi_conf.h"
+
+#include "http/request.h"
+#include "log/error_log.h"
+#include "process/worker.h"
+
+#include <span>
+
+namespace portico {
+namespace {
+
+struct InputStorage {
+    std::string server_port, remote_port, content_length, realpath_root;
+    std::vector<cgi::HeaderView> headers;
+};
+
+// Everything the builder reads, as nginx's variables would give it.
+void fill_input(Request *r, const CgiConf *c, cgi::CgiInput &in, InputStorage &st) {
+    Connection *conn = r->c;
+    in.method = r->head.method;
+    in.request_uri = r->head.target;
+    in.uri = r->uri;
+    in.args = r->args;
+    in.document_root = r->document_root;
+    in.fastcgi_index = c && c->index ? std::string_view(*c->index) : std::string_view();
+    in.server_name = r->srv && !r->srv->names.empty() ? std::string_view(r->srv->names[0])
+                                                     : std::string_view();
+    in.server_addr = conn->local_addr;
+    st.server_port = conn->local_port ? std::to_string(conn->local_port) : "";
+    in.server_port = st.server_port;
+    in.remote_addr = conn->peer_addr;
+    st.remote_port = conn->peer_port ? std::to_string(conn->peer_port) : "";
+    in.remote_port = st.remote_port;
+    in.host = r->host.empty() ? in.server_name : std::string_view(r->host);
+    // the port the authority carried, for HTTP_HOST
+    std::string_view h = r->head.host;
+    if (!h.empty()) {
+        size_t colon = h.rfind(':');
+        size_t bracket = h.rfind(']');
+        if (colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket))
+            in.request_port = h.substr(colon + 1);
+    }
+    in.https = conn->group && conn->group->listen.ssl;
+    in.server_protocol = r->head.version == 10 ? "HTTP/1.0" : "HTTP/1.1";
+    in.content_type = header_in(r, "content-type");
+    if (r->head.content_length >= 0) st.content_length = std::to_string(r->head.content_length);
+    else if (r->head.chunked && r->body && !r->chunked) st.content_length = std::to_string(r->body_received);
+    in.content_length = st.content_length;
+    st.headers.clear();
+    for (const auto &hd : r->head.headers) st.headers.push_back({hd.name, hd.value});
+    in.headers = st.headers;
+    in.split = r->split;
+}
+
+// The split is computed once per request and kept across try_files and
+// internal redirects (nginx recomputes it and loses PATH_INFO).
+bool ensure_split(Request *r, const CgiConf *c, cgi::CgiInput &in) {
+    if (r->split.done) {
+        in.split = r->split;
+        return true;
+    }
+    r->split_uri = r->uri;
+    in.uri = r->split_uri;
+    auto refusal = cgi::ensure_split(in, c ? c->split_effective : nullptr);
+    in.uri = r->uri;
+    if (refusal) {
+        PT_LOG(log::Err, r->c->id, "%.*s: \"%.*s\", client: %s, request: \"%.*s %.*s\"",
+               int(refusal->reason.size()), refusal->reason.data(), int(refusal->detail.size()),
+               refusal->detail.data(), r->c->peer_addr.c_str(), int(r->head.method.size()),
+               r->head.method.data(), int(r->head.target.size()), r->head.target.data());
+        r->split_status = refusal->status;
+        return false;
+    }
+    r->split = in.split;
+    return true;
+}
+
+bool lookup_var(void *ctx, std::string_view name, std::string &out) {
+    return get_variable(static_cast<Request *>(ctx), name, out);
+}
+} // namespace
+
+bool cgi_request_variable(Request *r, std::string_view name, std::string &out) {
+    static const std::string_view names[] = {"fastcgi_script_name", "fastcgi_path_info",
+                                             "fastcgi_path_translated"};
+    bool ours = false;
+    for (auto n : names) ours |= n == name;
+    if (!ours) return false;
+    const CgiConf *c = r->loc ? r->loc->cgi : nullptr;
+    cgi::CgiInput in;
+    InputStorage st;
+    fill_input(r, c, in, st);
+    if (!ensure_split(r, c, in)) return true; // refused: empty value, the gateway answers 400
+    return cgi::cgi_variable(in, name, out);
+}
+
+int cgi_build_request(Request *r, const CgiConf &c,
+                      void (*put)(void *, std::string_view, std::string_view), void *ctx) {
+    cgi::CgiInput in;
+    InputStorage st;
+    fill_input(r, &c, in, st);
+    if (!ensure_split(r, &c, in)) return r->split_status ? r->split_status : 400;
+    cgi::EnvConfig conf;
+    static const cgi::ParamList none;
+    conf.params = c.effective ? c.effective : &none;
+    conf.split = c.split_effective;
+    cgi::HeaderPolicyConfig pc;
+    pc.underscores_in_headers = r->srv && *r->srv->underscores_in_headers;
+    pc.pass_authorization = c.pass_authorization.value_or(true);
+    conf.policy = cgi::HeaderPolicy(pc);
+    conf.pass_request_headers = c.pass_request_headers.value_or(true);
+    struct Sink final : cgi::EnvSink {
+        void (*fn)(void *, std::string_view, std::string_view);
+        void *ctx;
+        void put(std::string_view n, std::string_view v) override { fn(ctx, n, v); }
+    };
+    Sink sink;
+    sink.fn = put;
+    sink.ctx = ctx;
+    thread_local std::string scratch;
+    auto refusal = cgi::build_env(in, conf, {lookup_var, r}, sink, scratch);
+    if (refusal) {
+        PT_LOG(log::Err, r->c->id, "request refused by the CGI builder: %.*s \"%.*s\", client: %s",
+               int(refusal->reason.size()), refusal->reason.data(), int(refusal->detail.size()),
+               refusal->detail.data(), r->c->peer_addr.c_str());
+        return refusal->status;
+    }
+    return 0;
+}
+} // namespace portico

@@ -1,0 +1,462 @@
+#include "upstream/upstream.h"
+
+#include "base/clock.h"
+#include "config/directive.h"
+#include "config/setters.h"
+#include "http/request.h"
+#include "log/error_log.h"
+#include "process/listen_sockets.h"
+#include "process/worker.h"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct pt_upstream_conn {
+    portico::Upstream *u = nullptr;
+    portico::UpstreamServer *server = nullptr;
+    int fd = -1;
+    bool reused = false;
+    int64_t requests = 0;
+    event *ev = nullptr;
+    pt_connect_fn cb = nullptr;
+    void *data = nullptr;
+    pt_request *r = nullptr;
+    int tries = 0;
+    int64_t timeout_ms = 60000;
+    uint64_t conn_id = 0;
+};
+
+namespace portico {
+struct IdleConn {
+    pt_upstream_conn *c;
+    int64_t since_ms;
+};
+
+namespace {
+using config::fmt_error;
+using config::sv;
+
+// ---- configuration ---------------------------------------------------------
+
+const char *resolve(std::string_view text, UpstreamServer &s, bool need_port) {
+    Listen l;
+    std::string t(text);
+    if (t.rfind("unix:", 0) != 0) {
+        size_t colon = t.rfind(':');
+        bool has_port = colon != std::string::npos && t.find(']') < colon;
+        if (colon != std::string::npos && t.find(']') == std::string::npos) has_port = true;
+        if (!has_port) {
+            if (need_port) return "no port in upstream";
+            t += ":80";
+        }
+        colon = t.rfind(':');
+        std::string host = t.substr(0, colon);
+        if (!host.empty() && host[0] != '[') {
+            in_addr a4;
+            if (inet_pton(AF_INET, host.c_str(), &a4) != 1 && host != "*") {
+                // a host name: resolved once at load, as nginx does without a resolver
+                addrinfo hints{}, *res = nullptr;
+                hints.ai_family = AF_INET;
+                hints.ai_socktype = SOCK_STREAM;
+                if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || !res)
+                    return "host not found in upstream";
+                char buf[INET_ADDRSTRLEN];
+                inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in *>(res->ai_addr)->sin_addr, buf,
+                          sizeof buf);
+                freeaddrinfo(res);
+                t = std::string(buf) + t.substr(colon);
+            }
+        }
+    }
+    if (const char *e = parse_listen_address(t, l)) return e;
+    s.addr = l.addr;
+    s.addrlen = l.addrlen;
+    s.name = l.text;
+    return nullptr;
+}
+
+Upstream *find_named(Cycle &c, std::string_view name) {
+    for (auto &u : c.http->upstreams)
+        if (!u->implicit && u->name == name) return u.get();
+    return nullptr;
+}
+
+const char *set_upstream(pt_conf *cf, void *, const pt_str *a, size_t) {
+    Cycle &c = *cf->cycle;
+    std::string name(sv(a[1]));
+    Upstream *u = find_named(c, name);
+    if (u && u->defined) return fmt_error("duplicate upstream \"%s\"", name.c_str());
+    if (!u) {
+        c.http->upstreams.push_back(std::make_unique<Upstream>());
+        u = c.http->upstreams.back().get();
+        u->name = name;
+    }
+    u->defined = true;
+    void *outer = cf->block;
+    cf->block = u;
+    const char *rv = config::dispatch_block(*cf, PT_CTX_UPSTREAM);
+    cf->block = outer;
+    if (rv) return rv;
+    if (u->servers.empty()) return fmt_error("no servers are inside upstream");
+    return nullptr;
+}
+
+const char *set_server(pt_conf *cf, void *, const pt_str *a, size_t n) {
+    auto *u = static_cast<Upstream *>(cf->block);
+    UpstreamServer s;
+    if (const char *e = resolve(sv(a[1]), s, false))
+        return fmt_error("%s \"%.*s\"", e, int(a[1].len), a[1].data);
+    for (size_t i = 2; i < n; i++) {
+        std::string_view o = sv(a[i]);
+        int64_t v;
+        auto eq = o.find('=');
+        std::string_view key = o.substr(0, eq), val = eq == o.npos ? "" : o.substr(eq + 1);
+        if (o == "backup") s.backup = true;
+        else if (o == "down") s.down = true;
+        else if (key == "weight" && !config::parse_int(val, v) && v > 0) s.weight = int(v);
+        else if (key == "max_fails" && !config::parse_int(val, v) && v >= 0) s.max_fails = int(v);
+        else if (key == "max_conns" && !config::parse_int(val, v) && v >= 0) s.max_conns = int(v);
+        else if (key == "fail_timeout" && !config::parse_msec(val, v)) s.fail_timeout_ms = v;
+        else return fmt_error("invalid parameter \"%.*s\"", int(o.size()), o.data());
+    }
+    u->servers.push_back(s);
+    return nullptr;
+}
+
+const char *set_keepalive(pt_conf *cf, void *, const pt_str *a, size_t) {
+    auto *u = static_cast<Upstream *>(cf->block);
+    std::string_view name = sv(a[0]);
+    int64_t v;
+    if (name == "keepalive") {
+        if (config::parse_int(sv(a[1]), v) || v < 1)
+            return fmt_error("invalid value \"%.*s\" in \"keepalive\" directive", int(a[1].len), a[1].data);
+        u->keepalive = int(v);
+    } else if (name == "keepalive_timeout") {
+        if (config::parse_msec(sv(a[1]), v)) return "invalid value";
+        u->keepalive_timeout_ms = v;
+    } else if (name == "keepalive_requests") {
+        if (config::parse_int(sv(a[1]), v) || v < 1) return "invalid value";
+        u->keepalive_requests = v;
+    }
+    return nullptr;
+}
+
+const char *set_balancer(pt_conf *cf, void *, const pt_str *a, size_t) {
+    auto *u = static_cast<Upstream *>(cf->block);
+    if (sv(a[0]) == "least_conn") u->least_conn = true;
+    // ip_hash / hash: accepted; balancing stays round-robin (documented)
+    return nullptr;
+}
+
+const char *set_ignore(pt_conf *, void *, const pt_str *, size_t) { return nullptr; }
+
+constexpr uint32_t U = PT_CTX_UPSTREAM;
+const pt_directive kDirectives[] = {
+    {"upstream", PT_CTX_HTTP, PT_ARGS(1) | PT_ARGS_BLOCK | PT_ARGS_MULTI, PT_CONF_MAIN, set_upstream},
+    {"server", U, PT_ARGS_1MORE | PT_ARGS_MULTI, PT_CONF_MAIN, set_server},
+    {"keepalive", U, PT_ARGS(1), PT_CONF_MAIN, set_keepalive},
+    {"keepalive_timeout", U, PT_ARGS(1), PT_CONF_MAIN, set_keepalive},
+    {"keepalive_requests", U, PT_ARGS(1), PT_CONF_MAIN, set_keepalive},
+    {"least_conn", U, PT_ARGS(0), PT_CONF_MAIN, set_balancer},
+    {"ip_hash", U, PT_ARGS(0), PT_CONF_MAIN, set_balancer},
+    {"hash", U, PT_ARGS(1) | PT_ARGS(2), PT_CONF_MAIN, set_balancer},
+    {"zone", U, PT_ARGS(1) | PT_ARGS(2), PT_CONF_MAIN, set_ignore},
+    {nullptr, 0, 0, PT_CONF_MAIN, nullptr},
+};
+
+// ---- balancing -------------------------------------------------------------
+
+bool available(const UpstreamServer &s, int64_t now) {
+    if (s.down) return false;
+    if (s.max_conns && s.active >= s.max_conns) return false;
+    if (s.max_fails && s.fails >= s.max_fails && now < s.failed_until_ms) return false;
+    return true;
+}
+
+// Smooth weighted round-robin; backups only when no primary is available.
+UpstreamServer *pick(Upstream *u, const std::vector<UpstreamServer *> &tried) {
+    int64_t now = clock::now_ms();
+    for (int pass = 0; pass < 2; pass++) {
+        bool backup = pass == 1;
+        UpstreamServer *best = nullptr;
+        int total = 0;
+        for (auto &s : u->servers) {
+            if (s.backup != backup || !available(s, now)) continue;
+            bool skip = false;
+            for (auto *t : tried) skip |= t == &s;
+            if (skip) continue;
+            if (u->least_conn) {
+                if (!best || s.active * best->weight < best->active * s.weight) best = &s;
+                continue;
+            }
+            s.current_weight += s.weight;
+            total += s.weight;
+            if (!best || s.current_weight > best->current_weight) best = &s;
+        }
+        if (best) {
+            if (!u->least_conn) best->current_weight -= total;
+            return best;
+        }
+    }
+    return nullptr;
+}
+
+// ---- connections -----------------------------------------------------------
+
+void close_conn(pt_upstream_conn *c) {
+    if (c->ev) {
+        event_free(c->ev);
+        c->ev = nullptr;
+    }
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+}
+
+void deliver_later(pt_upstream_conn *c, int status);
+
+void fail_server(UpstreamServer *s) {
+    s->fails++;
+    if (s->max_fails && s->fails >= s->max_fails) {
+        s->failed_until_ms = clock::now_ms() + s->fail_timeout_ms;
+        PT_LOG(log::Warn, 0, "upstream server temporarily disabled: %s", s->name.c_str());
+    }
+}
+
+void try_connect(pt_upstream_conn *c, std::vector<UpstreamServer *> &tried);
+
+void on_connect(evutil_socket_t fd, short what, void *arg) {
+    auto *c = static_cast<pt_upstream_conn *>(arg);
+    clock::update();
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (what & EV_TIMEOUT) err = ETIMEDOUT;
+    else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    event_free(c->ev);
+    c->ev = nullptr;
+    if (!err) {
+        c->server->fails = 0;
+        c->cb(c->data, c, 0);
+        return;
+    }
+    PT_LOG(log::Err, c->conn_id, "connect() failed (%d: %s) while connecting to upstream, upstream: \"%s\"",
+           err, strerror(err), c->server->name.c_str());
+    close(c->fd);
+    c->fd = -1;
+    c->server->active--;
+    fail_server(c->server);
+    std::vector<UpstreamServer *> tried{c->server};
+    if (c->tries < int(c->u->servers.size())) {
+        try_connect(c, tried);
+        return;
+    }
+    auto cb = c->cb;
+    void *data = c->data;
+    int status = err == ETIMEDOUT ? 504 : 502;
+    delete c;
+    cb(data, nullptr, status);
+}
+
+void try_connect(pt_upstream_conn *c, std::vector<UpstreamServer *> &tried) {
+    Worker *w = current_worker();
+    for (;;) {
+        UpstreamServer *s = pick(c->u, tried);
+        if (!s) {
+            PT_LOG(log::Err, c->conn_id, "no live upstreams while connecting to upstream \"%s\"",
+                   c->u->name.c_str());
+            deliver_later(c, 502);
+            return;
+        }
+        c->tries++;
+        c->server = s;
+        int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            PT_LOG(log::Alert, c->conn_id, "socket() failed (%d: %s)", errno, strerror(errno));
+            deliver_later(c, 502);
+            return;
+        }
+        if (s->addr.ss_family != AF_UNIX) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        s->active++;
+        c->fd = fd;
+        int rc = connect(fd, reinterpret_cast<sockaddr *>(&s->addr), s->addrlen);
+        if (rc == 0 || errno == EINPROGRESS || errno == EAGAIN) {
+            c->ev = event_new(w->base, fd, EV_WRITE, on_connect, c);
+            timeval tv{time_t(c->timeout_ms / 1000), suseconds_t((c->timeout_ms % 1000) * 1000)};
+            event_add(c->ev, &tv);
+            return;
+        }
+        int err = errno;
+        // unix sockets fail at once: "socket permission denied", "no such file", refused
+        PT_LOG(log::Err, c->conn_id, "connect() to %s failed (%d: %s) while connecting to upstream",
+               s->name.c_str(), err, strerror(err));
+        close(fd);
+        c->fd = -1;
+        s->active--;
+        fail_server(s);
+        tried.push_back(s);
+        if (c->tries >= int(c->u->servers.size())) {
+            deliver_later(c, 502);
+            return;
+        }
+    }
+}
+
+void deliver_later(pt_upstream_conn *c, int status) {
+    // callbacks never run inside upstream_connect(): the caller has not yet
+    // returned PT_AGAIN
+    struct Later {
+        pt_upstream_conn *c;
+        int status;
+    };
+    auto *l = new Later{c, status};
+    timeval zero{0, 0};
+    event_base_once(current_worker()->base, -1, EV_TIMEOUT,
+                    [](evutil_socket_t, short, void *arg) {
+                        auto *l = static_cast<Later *>(arg);
+                        pt_upstream_conn *c = l->c;
+                        int status = l->status;
+                        delete l;
+                        clock::update();
+                        auto cb = c->cb;
+                        void *data = c->data;
+                        if (status) {
+                            delete c;
+                            cb(data, nullptr, status);
+                        } else {
+                            cb(data, c, 0);
+                        }
+                    },
+                    l, &zero);
+}
+
+void on_idle_event(evutil_socket_t, short, void *arg) {
+    // an idle pooled connection became readable (closed or unsolicited
+    // bytes) or timed out: it is not reusable
+    auto *c = static_cast<pt_upstream_conn *>(arg);
+    Upstream *u = c->u;
+    for (auto it = u->idle.begin(); it != u->idle.end(); ++it)
+        if ((*it)->c == c) {
+            delete *it;
+            u->idle.erase(it);
+            break;
+        }
+    close_conn(c);
+    delete c;
+}
+} // namespace
+
+const pt_directive *upstream_directives() { return kDirectives; }
+
+Upstream *upstream_ref(Cycle &c, std::string_view target, std::string &err) {
+    bool address = target.rfind("unix:", 0) == 0 || target.find(':') != std::string_view::npos;
+    if (!address) {
+        if (Upstream *u = find_named(c, target)) return u;
+        c.http->upstreams.push_back(std::make_unique<Upstream>());
+        Upstream *u = c.http->upstreams.back().get();
+        u->name = std::string(target);
+        return u; // defined later in the file, or an error at upstream_finish()
+    }
+    for (auto &u : c.http->upstreams)
+        if (u->implicit && u->name == target) return u.get();
+    UpstreamServer s;
+    if (const char *e = resolve(target, s, true)) {
+        err = std::string(e) + " \"" + std::string(target) + "\"";
+        return nullptr;
+    }
+    c.http->upstreams.push_back(std::make_unique<Upstream>());
+    Upstream *u = c.http->upstreams.back().get();
+    u->name = std::string(target);
+    u->implicit = u->defined = true;
+    u->servers.push_back(s);
+    return u;
+}
+
+bool upstream_finish(Cycle &c, std::string &err) {
+    for (auto &u : c.http->upstreams)
+        if (!u->defined) {
+            err = "host not found in upstream \"" + u->name + "\"";
+            if (!u->file.empty()) err += " in " + u->file + ":" + std::to_string(u->line);
+            return false;
+        }
+    return true;
+}
+
+int upstream_connect(pt_request *r, Upstream *u, int64_t timeout_ms, pt_connect_fn cb, void *data) {
+    int64_t now = clock::now_ms();
+    while (!u->idle.empty()) {
+        IdleConn *ic = u->idle.back();
+        u->idle.pop_back();
+        pt_upstream_conn *c = ic->c;
+        delete ic;
+        event_free(c->ev);
+        c->ev = nullptr;
+        if (!available(*c->server, now)) {
+            close_conn(c);
+            delete c;
+            continue;
+        }
+        c->reused = true;
+        c->cb = cb;
+        c->data = data;
+        c->r = r;
+        c->conn_id = r->c->id;
+        c->server->active++;
+        deliver_later(c, 0);
+        return PT_OK;
+    }
+    auto *c = new pt_upstream_conn;
+    c->u = u;
+    c->cb = cb;
+    c->data = data;
+    c->r = r;
+    c->timeout_ms = timeout_ms > 0 ? timeout_ms : 60000;
+    c->conn_id = r->c->id;
+    std::vector<UpstreamServer *> tried;
+    try_connect(c, tried);
+    return PT_OK;
+}
+
+int upstream_conn_fd(pt_upstream_conn *c) { return c->fd; }
+int upstream_conn_reused(pt_upstream_conn *c) { return c->reused; }
+pt_str upstream_conn_name(pt_upstream_conn *c) {
+    return {c->server->name.data(), c->server->name.size()};
+}
+
+void upstream_release(pt_upstream_conn *c, int keep, int failed) {
+    Upstream *u = c->u;
+    c->server->active--;
+    if (failed) fail_server(c->server);
+    c->requests++;
+    Worker *w = current_worker();
+    if (!keep || !u->keepalive || c->requests >= u->keepalive_requests || !w || w->draining) {
+        close_conn(c);
+        delete c;
+        return;
+    }
+    if (int(u->idle.size()) >= u->keepalive) {
+        // the pool is full: the least recently used connection goes
+        IdleConn *old = u->idle.front();
+        u->idle.pop_front();
+        close_conn(old->c);
+        delete old->c;
+        delete old;
+    }
+    c->reused = false;
+    c->r = nullptr;
+    c->ev = event_new(w->base, c->fd, EV_READ, on_idle_event, c);
+    timeval tv{time_t(u->keepalive_timeout_ms / 1000),
+               suseconds_t((u->keepalive_timeout_ms % 1000) * 1000)};
+    event_add(c->ev, &tv);
+    u->idle.push_back(new IdleConn{c, clock::now_ms()});
+}
+} // namespace portico
