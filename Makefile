@@ -4,7 +4,10 @@ B ?= build
 CONFIG := $(B)/config.mk
 
 # Parallel by default (one job per core); `make -jN` on the command line wins.
+# Only the top-level make: sub-makes share its jobserver.
+ifeq ($(MAKELEVEL),0)
 MAKEFLAGS += -j$(shell nproc 2>/dev/null || echo 2)
+endif
 
 # configure arguments for a build directory whose config is missing; once
 # written, config.mk records its own CONFIGURE_ARGS (rerun if configure changes)

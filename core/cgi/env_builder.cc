@@ -104,8 +104,10 @@ void put_params(const CgiInput &in, const EnvConfig &conf, Variables vars, EnvSi
     for (const Param &p : conf.params->params()) {
         scratch.clear();
         for (const ValueSegment &seg : p.value) {
-            if (seg.is_var) append_variable(in, seg, vars, scratch);
-            else scratch += seg.text;
+            if (seg.is_var)
+                append_variable(in, seg, vars, scratch);
+            else
+                scratch += seg.text;
         }
         if (p.if_not_empty && scratch.empty()) continue;
         sink.put(p.name, scratch);
@@ -117,7 +119,8 @@ void put_headers(const CgiInput &in, const EnvConfig &conf, EnvSink &sink, std::
     for (std::size_t i = 0; i < hs.size(); ++i) {
         if (!header_passes(in, conf, hs[i].name)) continue;
         bool seen = false;
-        for (std::size_t j = 0; j < i && !seen; ++j) seen = ascii::iequals(hs[j].name, hs[i].name);
+        for (std::size_t j = 0; j < i && !seen; ++j)
+            seen = ascii::iequals(hs[j].name, hs[i].name);
         if (seen) continue; // joined into the first occurrence's variable
         scratch.clear();
         scratch.resize(cgi_name_size(hs[i].name));

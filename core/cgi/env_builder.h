@@ -66,13 +66,27 @@ bool cgi_variable(const CgiInput &in, std::string_view name, std::string &out);
 
 // The named computations behind cgi_variable, for the lead to register as
 // variables. Views point into `in`.
-inline std::string_view query_string(const CgiInput &in) { return in.args; }
-inline std::string_view document_uri(const CgiInput &in) { return in.uri; }
-inline std::string_view request_uri(const CgiInput &in) { return in.request_uri; }
-inline std::string_view content_length(const CgiInput &in) { return in.content_length; }
-inline std::string_view fastcgi_path_info(const CgiInput &in) { return in.split.path_info; }
-inline std::string_view https(const CgiInput &in) { return in.https ? "on" : ""; }
-inline std::string_view scheme(const CgiInput &in) { return in.https ? "https" : "http"; }
+inline std::string_view query_string(const CgiInput &in) {
+    return in.args;
+}
+inline std::string_view document_uri(const CgiInput &in) {
+    return in.uri;
+}
+inline std::string_view request_uri(const CgiInput &in) {
+    return in.request_uri;
+}
+inline std::string_view content_length(const CgiInput &in) {
+    return in.content_length;
+}
+inline std::string_view fastcgi_path_info(const CgiInput &in) {
+    return in.split.path_info;
+}
+inline std::string_view https(const CgiInput &in) {
+    return in.https ? "on" : "";
+}
+inline std::string_view scheme(const CgiInput &in) {
+    return in.https ? "https" : "http";
+}
 // $fastcgi_script_name: capture 1 (or $uri), + fastcgi_index after a '/'.
 void append_fastcgi_script_name(const CgiInput &in, std::string &out);
 // PATH_TRANSLATED (RFC 3875 4.1.6): document root + PATH_INFO, and "" when

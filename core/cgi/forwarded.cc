@@ -48,7 +48,9 @@ void clear_host_bits(std::array<std::uint8_t, 16> &bytes, unsigned prefix) {
         bytes[bit / 8] &= static_cast<std::uint8_t>(~(0x80u >> (bit % 8)));
 }
 
-bool is_token(std::string_view s) { return ascii::is_token(s); }
+bool is_token(std::string_view s) {
+    return ascii::is_token(s);
+}
 
 // Inside an RFC 9110 quoted-string, '"' and '\' need a quoted-pair.
 void append_quoted_content(std::string_view s, std::string &out) {
@@ -98,7 +100,8 @@ bool CidrSet::add(std::string_view cidr, std::string &err) {
         std::string_view bits = cidr.substr(slash + 1);
         unsigned value = 0;
         if (bits.empty() || bits.size() > 3) value = max + 1;
-        for (char c : bits) value = ascii::is_digit(c) ? value * 10 + unsigned(c - '0') : max + 1;
+        for (char c : bits)
+            value = ascii::is_digit(c) ? value * 10 + unsigned(c - '0') : max + 1;
         if (value > max) {
             err = "invalid prefix length in \"" + std::string(cidr) + "\"";
             return false;

@@ -43,10 +43,14 @@ std::string_view direct_peer(const CgiInput &in);
 // the client wrote, a forged chain from an untrusted client is never passed on.
 void append_x_forwarded_for(const CgiInput &in, const CidrSet &trusted, std::string &out);
 
-inline std::string_view x_forwarded_proto(const CgiInput &in) { return in.https ? "https" : "http"; }
+inline std::string_view x_forwarded_proto(const CgiInput &in) {
+    return in.https ? "https" : "http";
+}
 // The authority the client asked for: $host$is_request_port$request_port.
 void append_x_forwarded_host(const CgiInput &in, std::string &out);
-inline std::string_view x_real_ip(const CgiInput &in) { return in.remote_addr; }
+inline std::string_view x_real_ip(const CgiInput &in) {
+    return in.remote_addr;
+}
 
 struct ForwardedOptions {
     bool include_port = false; // for="192.0.2.1:4711" instead of for=192.0.2.1

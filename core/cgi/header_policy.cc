@@ -44,8 +44,10 @@ constexpr std::array<Known, 13> known_headers{{
 
 // Trim optional whitespace (RFC 9110 5.6.3) around a list element.
 std::string_view trim_ows(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+        s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+        s.remove_suffix(1);
     return s;
 }
 
@@ -61,8 +63,10 @@ bool same_cgi_name(std::string_view a, std::string_view b) {
 HeaderClass classify_header(std::string_view name) {
     bool underscore = false;
     for (char c : name) {
-        if (c == '_') underscore = true;
-        else if (!name_char(c)) return HeaderClass::invalid_name;
+        if (c == '_')
+            underscore = true;
+        else if (!name_char(c))
+            return HeaderClass::invalid_name;
     }
     if (name.empty()) return HeaderClass::invalid_name;
     if (underscore) return HeaderClass::underscore;
@@ -126,12 +130,16 @@ bool HeaderPolicy::forward_to_http_upstream(std::string_view name,
     return !listed_in_connection(name, headers);
 }
 
-std::size_t cgi_name_size(std::string_view name) { return 5 + name.size(); }
+std::size_t cgi_name_size(std::string_view name) {
+    return 5 + name.size();
+}
 
 std::string_view write_cgi_name(std::string_view name, char *out) {
     char *p = out;
-    for (char c : std::string_view("HTTP_")) *p++ = c;
-    for (char c : name) *p++ = cgi_char(c);
+    for (char c : std::string_view("HTTP_"))
+        *p++ = c;
+    for (char c : name)
+        *p++ = cgi_char(c);
     return {out, static_cast<std::size_t>(p - out)};
 }
 

@@ -12,16 +12,16 @@
 namespace portico::cgi {
 
 enum class HeaderClass {
-    end_to_end,     // passed to both gateways
-    hop_by_hop,     // RFC 9110 7.6.1: Connection, Keep-Alive, TE, Trailer, Transfer-Encoding,
-                    // Upgrade, Proxy-Connection; never passed
-    httpoxy,        // Proxy: CVE-2016-5385, never passed anywhere
-    underscore,     // a '_' in the name: dropped unless underscores_in_headers on
-    invalid_name,   // not [A-Za-z0-9_-]: no CGI variable can carry it (nginx drops these at
-                    // parse time under its default ignore_invalid_headers on)
-    content_meta,   // Content-Type, Content-Length: CONTENT_TYPE / CONTENT_LENGTH, not HTTP_*
-    host,           // Host: HTTP_HOST comes from the authority, not the raw header
-    authorization,  // Authorization: passed unless configured off
+    end_to_end,          // passed to both gateways
+    hop_by_hop,          // RFC 9110 7.6.1: Connection, Keep-Alive, TE, Trailer, Transfer-Encoding,
+                         // Upgrade, Proxy-Connection; never passed
+    httpoxy,             // Proxy: CVE-2016-5385, never passed anywhere
+    underscore,          // a '_' in the name: dropped unless underscores_in_headers on
+    invalid_name,        // not [A-Za-z0-9_-]: no CGI variable can carry it (nginx drops these at
+                         // parse time under its default ignore_invalid_headers on)
+    content_meta,        // Content-Type, Content-Length: CONTENT_TYPE / CONTENT_LENGTH, not HTTP_*
+    host,                // Host: HTTP_HOST comes from the authority, not the raw header
+    authorization,       // Authorization: passed unless configured off
     proxy_authorization, // Proxy-Authorization: credentials for us, passed only when configured
 };
 
@@ -53,8 +53,7 @@ class HeaderPolicy {
     // True when the HTTP proxy may re-send `name` upstream. Host and the
     // framing headers (Content-Length, Transfer-Encoding) are false: the proxy
     // writes its own, it never forwards client framing (request smuggling).
-    bool forward_to_http_upstream(std::string_view name,
-                                  std::span<const HeaderView> headers) const;
+    bool forward_to_http_upstream(std::string_view name, std::span<const HeaderView> headers) const;
 
   private:
     bool passes_class(HeaderClass cls) const;

@@ -7,7 +7,9 @@ namespace portico::cgi {
 
 namespace {
 
-bool var_char(char c) { return ascii::is_alpha(c) || ascii::is_digit(c) || c == '_'; }
+bool var_char(char c) {
+    return ascii::is_alpha(c) || ascii::is_digit(c) || c == '_';
+}
 
 // nginx's script syntax: $name, ${name}, $1..$9 (one digit: "$10" is $1 then "0").
 bool compile_value(std::string_view value, std::vector<ValueSegment> &out, std::string &err) {
@@ -31,7 +33,8 @@ bool compile_value(std::string_view value, std::vector<ValueSegment> &out, std::
         bool braced = i < value.size() && value[i] == '{';
         if (braced) ++i;
         std::size_t start = i;
-        while (i < value.size() && var_char(value[i])) ++i;
+        while (i < value.size() && var_char(value[i]))
+            ++i;
         if (i == start || (braced && (i >= value.size() || value[i] != '}'))) {
             err = "invalid variable name in \"" + std::string(value) + "\"";
             return false;
@@ -47,7 +50,8 @@ bool compile_value(std::string_view value, std::vector<ValueSegment> &out, std::
 bool valid_param_name(std::string_view name) {
     if (name.empty()) return false;
     for (char c : name)
-        if (ascii::is_ctl(c) || c == ' ' || c == '=') return false; // '=' would split a CGI env entry
+        if (ascii::is_ctl(c) || c == ' ' || c == '=')
+            return false; // '=' would split a CGI env entry
     return true;
 }
 
@@ -87,11 +91,22 @@ const ParamList &inherit_params(const ParamList &child, const ParamList &parent)
 
 bool is_request_controlled_variable(std::string_view name) {
     static constexpr std::string_view prefixes[] = {"http_", "arg_", "cookie_"};
-    static constexpr std::string_view exact[] = {
-        "args",           "query_string",        "request_uri",       "uri",
-        "document_uri",   "request",             "request_body",      "request_method",
-        "host",           "content_type",        "content_length",    "remote_user",
-        "request_filename", "fastcgi_script_name", "fastcgi_path_info", "fastcgi_path_translated"};
+    static constexpr std::string_view exact[] = {"args",
+                                                 "query_string",
+                                                 "request_uri",
+                                                 "uri",
+                                                 "document_uri",
+                                                 "request",
+                                                 "request_body",
+                                                 "request_method",
+                                                 "host",
+                                                 "content_type",
+                                                 "content_length",
+                                                 "remote_user",
+                                                 "request_filename",
+                                                 "fastcgi_script_name",
+                                                 "fastcgi_path_info",
+                                                 "fastcgi_path_translated"};
     for (std::string_view p : prefixes)
         if (ascii::istarts_with(name, p)) return true;
     for (std::string_view e : exact)

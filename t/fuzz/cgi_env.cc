@@ -60,8 +60,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     for (std::string_view line : split(f[4], '\n')) {
         if (line.empty()) continue;
         std::size_t colon = line.find(':');
-        headers.push_back({line.substr(0, colon),
-                           colon == std::string_view::npos ? "" : line.substr(colon + 1)});
+        headers.push_back(
+            {line.substr(0, colon), colon == std::string_view::npos ? "" : line.substr(colon + 1)});
     }
     ParamList params;
     for (std::string_view line : split(f[5], '\n')) {
@@ -91,8 +91,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     EnvConfig conf;
     conf.params = (flags & 4) ? &params : nullptr;
     conf.split = splitter ? &*splitter : nullptr;
-    conf.policy = HeaderPolicy(HeaderPolicyConfig{bool(flags & 8), bool(flags & 16),
-                                                  bool(flags & 32)});
+    conf.policy =
+        HeaderPolicy(HeaderPolicyConfig{bool(flags & 8), bool(flags & 16), bool(flags & 32)});
     conf.pass_request_headers = !(flags & 64);
 
     Sink sink;

@@ -82,8 +82,7 @@ const Row rows[] = {
     {"HTTPS off is absent (if_not_empty)", "GET /index.php", nullptr, "Host: example.com\n", "",
      "!HTTPS\nREQUEST_SCHEME=http", 0},
     {"server port 8443", "GET /index.php", nullptr, "Host: example.com:8443\n",
-     "server_port 8443\nhost example.com 8443", "SERVER_PORT=8443\nHTTP_HOST=example.com:8443",
-     0},
+     "server_port 8443\nhost example.com 8443", "SERVER_PORT=8443\nHTTP_HOST=example.com:8443", 0},
     {"IPv6 peer", "GET /index.php", nullptr, "Host: example.com\n", "remote 2001:db8::17 4711",
      "REMOTE_ADDR=2001:db8::17\nREMOTE_PORT=4711", 0},
     {"IPv6 loopback peer", "GET /index.php", nullptr, "Host: example.com\n", "remote ::1 1",
@@ -95,8 +94,8 @@ const Row rows[] = {
     {"trailing slash gets fastcgi_index", "GET /", nullptr, "Host: example.com\n",
      "index index.php",
      "SCRIPT_NAME=/index.php\nSCRIPT_FILENAME=/var/www/html/index.php\nDOCUMENT_URI=/", 0},
-    {"subdir slash gets index", "GET /blog/?p=1", nullptr, "Host: example.com\n",
-     "index index.php", "SCRIPT_NAME=/blog/index.php\nQUERY_STRING=p=1\nDOCUMENT_URI=/blog/", 0},
+    {"subdir slash gets index", "GET /blog/?p=1", nullptr, "Host: example.com\n", "index index.php",
+     "SCRIPT_NAME=/blog/index.php\nQUERY_STRING=p=1\nDOCUMENT_URI=/blog/", 0},
     {"no index configured keeps slash", "GET /blog/", nullptr, "Host: example.com\n", "",
      "SCRIPT_NAME=/blog/\nSCRIPT_FILENAME=/var/www/html/blog/", 0},
     {"index not appended without slash", "GET /blog", nullptr, "Host: example.com\n",
@@ -127,8 +126,8 @@ const Row rows[] = {
      "Host: example.com\n", "split ^(.+\\.php)(/.+)$", "", 400},
     {"split: %0d in path refused", "GET /index.php/x%0d.php", "/index.php/x\r.php",
      "Host: example.com\n", "split ^(.+\\.php)(/.+)$", "", 400},
-    {"split: %00 in path refused", "GET /a.jpg%00.php", "/a.jpg<NUL>.php",
-     "Host: example.com\n", "split ^(.+\\.php)(/.+)$", "", 400},
+    {"split: %00 in path refused", "GET /a.jpg%00.php", "/a.jpg<NUL>.php", "Host: example.com\n",
+     "split ^(.+\\.php)(/.+)$", "", 400},
     {"%0a refused even without a split regex", "GET /index.php%0a", "/index.php\n",
      "Host: example.com\n", "", "", 400},
     {"%0a refused with a DOTALL-safe regex too", "GET /i.php/%0a", "/i.php/\n",
@@ -143,15 +142,13 @@ const Row rows[] = {
      "!PATH_TRANSLATED", 0},
     {"PATH_INFO if_not_empty absent when empty", "GET /index.php", nullptr, "Host: example.com\n",
      "split ^(.+\\.php)(/.+)$\nparam PATH_INFO $fastcgi_path_info if_not_empty", "!PATH_INFO", 0},
-    {"split survives try_files redirect", "GET /index.php/foo", "/index.php",
-     "Host: example.com\n",
+    {"split survives try_files redirect", "GET /index.php/foo", "/index.php", "Host: example.com\n",
      "split ^(.+\\.php)(/.+)$\npresplit /index.php/foo\nparam PATH_INFO $fastcgi_path_info",
      "PATH_INFO=/foo\nSCRIPT_NAME=/index.php\nDOCUMENT_URI=/index.php", 0},
     {"split + index for dir with path info", "GET /app/", nullptr, "Host: example.com\n",
      "split ^(.+\\.php)(/.+)$\nindex index.php", "SCRIPT_NAME=/app/index.php", 0},
-    {"app mounted at root: empty SCRIPT_NAME allowed", "GET /foo", nullptr,
-     "Host: example.com\n", "split ^()(/.*)$\nparam PATH_INFO $fastcgi_path_info",
-     "SCRIPT_NAME=\nPATH_INFO=/foo", 0},
+    {"app mounted at root: empty SCRIPT_NAME allowed", "GET /foo", nullptr, "Host: example.com\n",
+     "split ^()(/.*)$\nparam PATH_INFO $fastcgi_path_info", "SCRIPT_NAME=\nPATH_INFO=/foo", 0},
 
     // --- header filtering ---
     {"Proxy header never passed (httpoxy)", "GET /index.php", nullptr,
@@ -222,8 +219,8 @@ const Row rows[] = {
     // --- params ---
     {"if_not_empty skips empty value", "GET /index.php", nullptr, "Host: example.com\n",
      "param REMOTE_USER $remote_user if_not_empty", "!REMOTE_USER", 0},
-    {"param with server variable", "GET /index.php", nullptr,
-     "Host: example.com\nX-Tenant: acme\n", "param TENANT $http_x_tenant", "TENANT=acme", 0},
+    {"param with server variable", "GET /index.php", nullptr, "Host: example.com\nX-Tenant: acme\n",
+     "param TENANT $http_x_tenant", "TENANT=acme", 0},
     {"param with capture", "GET /index.php", nullptr, "Host: example.com\n",
      "param CAPTURE pre-$1-post", "CAPTURE=pre-CAP1-post", 0},
     {"param with braces", "GET /index.php", nullptr, "Host: example.com\n",
@@ -231,8 +228,7 @@ const Row rows[] = {
     {"unknown variable is empty", "GET /index.php", nullptr, "Host: example.com\n",
      "param X $no_such_variable", "X=", 0},
     {"no_stock: only own params", "GET /index.php", nullptr, "Host: example.com\n",
-     "no_stock\nparam ONLY 1",
-     "#2\nONLY=1\nHTTP_HOST=example.com\n!SCRIPT_FILENAME", 0},
+     "no_stock\nparam ONLY 1", "#2\nONLY=1\nHTTP_HOST=example.com\n!SCRIPT_FILENAME", 0},
     {"realpath_root variable", "GET /index.php", nullptr, "Host: example.com\n",
      "param SCRIPT_FILENAME2 $realpath_root$fastcgi_script_name",
      "SCRIPT_FILENAME2=/srv/www/index.php", 0},
@@ -294,7 +290,8 @@ std::vector<std::string> lines(std::string_view text) {
 std::vector<std::string> words(const std::string &line) {
     std::istringstream in(line);
     std::vector<std::string> out;
-    for (std::string w; in >> w;) out.push_back(w == "-" ? "" : w);
+    for (std::string w; in >> w;)
+        out.push_back(w == "-" ? "" : w);
     return out;
 }
 
@@ -357,7 +354,8 @@ bool prepare(const Row &row, Case &c) {
         std::string_view line = c.keep(h);
         std::size_t colon = line.find(':');
         std::string_view value = line.substr(colon + 1);
-        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        while (!value.empty() && value.front() == ' ')
+            value.remove_prefix(1);
         std::string_view name = line.substr(0, colon);
         c.headers.push_back({name, value});
         if (name == "Content-Type") c.in.content_type = value;
@@ -502,7 +500,8 @@ int check_row(const Row &row) {
 
 void test_env_rows(void **) {
     int failures = 0;
-    for (const Row &row : rows) failures += check_row(row);
+    for (const Row &row : rows)
+        failures += check_row(row);
     std::printf("  %zu rows, %d failures\n", std::size(rows), failures);
     assert_int_equal(failures, 0);
 }
@@ -562,10 +561,10 @@ void test_params_compile(void **) {
         const char *name, *value;
         bool ok;
     } cases[] = {
-        {"A", "$host", true},        {"A", "${host}x", true},   {"A", "pre$1post", true},
-        {"A", "100%", true},         {"A", "$", false},         {"A", "${host", false},
-        {"A", "${}", false},         {"A", "a$-b", false},      {"", "x", false},
-        {"A B", "x", false},         {"A=B", "x", false},       {"A\nB", "x", false},
+        {"A", "$host", true}, {"A", "${host}x", true}, {"A", "pre$1post", true},
+        {"A", "100%", true},  {"A", "$", false},       {"A", "${host", false},
+        {"A", "${}", false},  {"A", "a$-b", false},    {"", "x", false},
+        {"A B", "x", false},  {"A=B", "x", false},     {"A\nB", "x", false},
     };
     for (auto &c : cases) {
         ParamList list;
@@ -635,12 +634,9 @@ void test_lint_php_value(void **) {
 
 int main() {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_env_rows),
-        cmocka_unit_test(test_collision_reports_header),
-        cmocka_unit_test(test_named_variables),
-        cmocka_unit_test(test_stock_file_loads),
-        cmocka_unit_test(test_params_compile),
-        cmocka_unit_test(test_inherit),
+        cmocka_unit_test(test_env_rows),        cmocka_unit_test(test_collision_reports_header),
+        cmocka_unit_test(test_named_variables), cmocka_unit_test(test_stock_file_loads),
+        cmocka_unit_test(test_params_compile),  cmocka_unit_test(test_inherit),
         cmocka_unit_test(test_lint_php_value),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);

@@ -82,9 +82,8 @@ void test_authorization_switches(void **) {
 }
 
 void test_connection_tokens(void **) {
-    HeaderView hs[] = {{"Connection", "keep-alive , X-Secret"},
-                       {"connection", "\tx-other\t"},
-                       {"X-Secret", "1"}};
+    HeaderView hs[] = {
+        {"Connection", "keep-alive , X-Secret"}, {"connection", "\tx-other\t"}, {"X-Secret", "1"}};
     HeaderPolicy policy;
     assert_true(listed_in_connection("x-secret", hs));
     assert_true(listed_in_connection("X-Other", hs));
