@@ -77,9 +77,10 @@ void rebase(std::string_view &v, const char *from, const char *to, size_t len) {
 
 // Answers a refused request and closes: nothing after it is read as a request.
 void refuse(Connection *c, int status, const char *reason, Request *r) {
-    if (log::rate_ok(2))
-        PT_LOG(log::Info, c->id, "client sent invalid request (%s), client: %s, status: %d",
-               reason ? reason : "?", c->peer_addr.c_str(), status);
+    // Not rate-limited: each refusal is logged once with its reason (as nginx
+    // does, at info), and the access log gets a line for it anyway.
+    PT_LOG(log::Info, c->id, "client sent invalid request (%s), client: %s, status: %d",
+           reason ? reason : "?", c->peer_addr.c_str(), status);
     std::unique_ptr<Request> owned;
     if (!r) {
         owned = std::make_unique<Request>();
@@ -232,6 +233,10 @@ void body_complete(Connection *c) {
 
 void process_input(Connection *c) {
     while (c->bev) {
+        // A refused or last request ends the input: bytes behind it are never
+        // read as another request (a refusal after the head was accepted,
+        // e.g. a bad URI, leaves the state at ReadingHead).
+        if (c->close_after_write) return;
         if (c->state == ConnState::ReadingBody) {
             if (read_body(c)) body_complete(c);
             if (c->state == ConnState::ReadingBody || !c->bev) return;

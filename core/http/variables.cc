@@ -3,6 +3,7 @@
 // $cookie_, $sent_http_). Values are computed on demand, never stored.
 #include "base/clock.h"
 #include "cgi/cgi_conf.h"
+#include "module/module_vars.h"
 #include "http/request.h"
 #include "http/uri.h"
 #include "process/worker.h"
@@ -211,7 +212,7 @@ std::string_view header_in(Request *r, std::string_view name) {
 }
 
 bool variable_exists(std::string_view name) {
-    if (table().count(name)) return true;
+    if (table().count(name) || module_variable_exists(name)) return true;
     for (const char *p : kPrefixes)
         if (name.size() > strlen(p) && name.substr(0, strlen(p)) == p) return true;
     // variables declared by modules through the ABI are resolved by name at
@@ -270,6 +271,7 @@ bool get_variable(Request *r, std::string_view name, std::string &out) {
         return false;
     }
     if (name.substr(0, 8) == "fastcgi_") return cgi_request_variable(r, name, out);
+    if (get_module_variable(r, name, out)) return true;
     if (name.substr(0, 10) == "sent_http_") {
         std::string_view h = name.substr(10);
         for (const auto &[n, v] : r->out_headers)

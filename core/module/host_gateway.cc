@@ -5,6 +5,10 @@
 #include "config/setters.h"
 #include "http/request.h"
 #include "upstream/upstream.h"
+#include "cgi/header_policy.h"
+#include "http/chunked.h"
+#include "http/parser.h"
+#include "module/module_vars.h"
 
 namespace portico::hostfn {
 namespace {
@@ -127,5 +131,72 @@ int upstream_reused(pt_upstream_conn *c) { return portico::upstream_conn_reused(
 pt_str upstream_name(pt_upstream_conn *c) { return portico::upstream_conn_name(c); }
 void upstream_release(pt_upstream_conn *c, int keep, int failed) {
     portico::upstream_release(c, keep, failed);
+}
+int http_parse_response(pt_str buffered, int request_was_head, pt_http_response *out) {
+    // Stateless for the caller: a fresh parser over the whole buffered head
+    // (bounded by the caller's buffer size), so a module needs no C++ state.
+    thread_local http::ResponseHead head;
+    http::Limits limits;
+    limits.max_head = 64 * 1024;
+    http::ResponseParser parser(limits);
+    http::ParseResult pr = parser.feed(sv(buffered), head, request_was_head);
+    if (pr.state == http::ParseState::Again) return PT_AGAIN;
+    if (pr.state == http::ParseState::Error) {
+        out->error = pr.reason ? pr.reason : "invalid response";
+        return 502;
+    }
+    out->version = head.version;
+    out->status = head.status;
+    out->reason = {head.reason.data(), head.reason.size()};
+    out->nheaders = 0;
+    for (const auto &h : head.headers) {
+        if (out->nheaders >= out->max_headers) {
+            out->error = "too many header fields";
+            return 502;
+        }
+        out->headers[out->nheaders++] = {{h.name.data(), h.name.size()},
+                                         {h.value.data(), h.value.size()}};
+    }
+    out->content_length = head.content_length;
+    out->chunked = head.chunked;
+    out->close_delimited = head.close_delimited;
+    out->keep_alive = head.keep_alive;
+    out->no_body = head.no_body;
+    out->upgrade = head.upgrade;
+    out->head_len = head.head_len;
+    out->error = nullptr;
+    return PT_OK;
+}
+
+pt_chunked *chunked_new(pt_request *r, int64_t max_body) {
+    auto *d = new http::ChunkedDecoder(max_body);
+    r->cleanups.emplace_back([](void *p) { delete static_cast<http::ChunkedDecoder *>(p); }, d);
+    return reinterpret_cast<pt_chunked *>(d);
+}
+
+int chunked_feed(pt_chunked *pd, pt_str in, size_t *consumed, pt_str *data) {
+    auto *d = reinterpret_cast<http::ChunkedDecoder *>(pd);
+    std::string_view out;
+    auto step = d->feed(sv(in), &out);
+    *consumed = step.consumed;
+    *data = {out.data(), out.size()};
+    if (step.state == http::ParseState::Done) return PT_OK;
+    if (step.state == http::ParseState::Again) return PT_AGAIN;
+    return step.status ? step.status : 502;
+}
+
+int header_forwardable(pt_request *r, pt_str name) {
+    thread_local std::vector<cgi::HeaderView> headers;
+    headers.clear();
+    for (const auto &h : r->head.headers) headers.push_back({h.name, h.value});
+    cgi::HeaderPolicyConfig pc;
+    pc.underscores_in_headers = r->srv && *r->srv->underscores_in_headers;
+    pc.pass_proxy_authorization = false;
+    cgi::HeaderPolicy policy(pc);
+    return policy.forward_to_http_upstream(sv(name), headers);
+}
+
+void conf_add_variable(pt_conf *cf, const char *name, pt_var_fn fn) {
+    if (cf->module) register_module_variable(name, fn, cf->module->mod->name);
 }
 } // namespace portico::hostfn

@@ -16,4 +16,9 @@ int upstream_fd(pt_upstream_conn *c);
 int upstream_reused(pt_upstream_conn *c);
 pt_str upstream_name(pt_upstream_conn *c);
 void upstream_release(pt_upstream_conn *c, int keep, int failed);
+int http_parse_response(pt_str buffered, int request_was_head, pt_http_response *out);
+pt_chunked *chunked_new(pt_request *r, int64_t max_body);
+int chunked_feed(pt_chunked *d, pt_str in, size_t *consumed, pt_str *data);
+int header_forwardable(pt_request *r, pt_str name);
+void conf_add_variable(pt_conf *cf, const char *name, pt_var_fn fn);
 } // namespace portico::hostfn

@@ -219,6 +219,8 @@ const pt_host kHost = {
     hostfn::upstream_ref, hostfn::upstream_keepalive, hostfn::upstream_connect,
     hostfn::upstream_fd, hostfn::upstream_reused, hostfn::upstream_name,
     hostfn::upstream_release,
+    hostfn::http_parse_response, hostfn::chunked_new, hostfn::chunked_feed,
+    hostfn::header_forwardable, hostfn::conf_add_variable,
 };
 } // namespace
 

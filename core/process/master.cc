@@ -18,6 +18,7 @@
 #include <pwd.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 namespace portico {
 namespace {
@@ -42,9 +43,12 @@ struct WorkerProc {
 std::map<pid_t, WorkerProc> g_workers;
 uint64_t g_generation = 0;
 
-void drop_privileges(const Cycle &c) {
-    if (c.user.empty() || getuid() != 0) return;
-    std::string user = c.user, group;
+// The user and group workers run as, from `user name [group]`; false when
+// they keep the master's (not root, or no `user`).
+bool worker_identity(const Cycle &c, std::string &user, uid_t &uid, gid_t &gid) {
+    if (c.user.empty() || getuid() != 0) return false;
+    user = c.user;
+    std::string group;
     if (auto sp = user.find(' '); sp != std::string::npos) {
         group = user.substr(sp + 1);
         user.resize(sp);
@@ -54,11 +58,20 @@ void drop_privileges(const Cycle &c) {
         PT_LOG(log::Emerg, 0, "getpwnam(\"%s\") failed", user.c_str());
         _exit(2);
     }
-    gid_t gid = pw->pw_gid;
+    uid = pw->pw_uid;
+    gid = pw->pw_gid;
     if (!group.empty()) {
         if (struct group *gr = getgrnam(group.c_str())) gid = gr->gr_gid;
     }
-    if (setgid(gid) || initgroups(user.c_str(), gid) || setuid(pw->pw_uid)) {
+    return true;
+}
+
+void drop_privileges(const Cycle &c) {
+    std::string user;
+    uid_t uid;
+    gid_t gid;
+    if (!worker_identity(c, user, uid, gid)) return;
+    if (setgid(gid) || initgroups(user.c_str(), gid) || setuid(uid)) {
         PT_LOG(log::Emerg, 0, "cannot switch to user \"%s\" (%s)", user.c_str(), strerror(errno));
         _exit(2);
     }
@@ -80,6 +93,32 @@ pid_t spawn_worker(Cycle *c, int slot) {
     }
     g_workers[pid] = {slot, g_generation, false};
     return pid;
+}
+
+// USR1 after a rotation: the files were renamed away, and workers that no
+// longer run as root could not create them in a root-owned directory. So the
+// master creates each log file first and hands it to the workers' user, as
+// nginx does, then the workers reopen their own descriptors.
+void prepare_log_files(const Cycle &c) {
+    std::vector<std::string> paths;
+    if (c.error_log != "stderr") paths.push_back(resolve_path(c, c.error_log));
+    if (c.http)
+        for (auto &al : c.http->access_logs) paths.push_back(al->path);
+    std::string user;
+    uid_t uid = 0;
+    gid_t gid = 0;
+    bool chown_to_worker = worker_identity(c, user, uid, gid);
+    for (auto &p : paths) {
+        int fd = ::open(p.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) {
+            PT_LOG(log::Alert, 0, "open() \"%s\" failed (%d: %s)", p.c_str(), errno, strerror(errno));
+            continue;
+        }
+        if (chown_to_worker && fchown(fd, uid, gid) != 0)
+            PT_LOG(log::Alert, 0, "fchown(\"%s\", %s) failed (%d: %s)", p.c_str(), user.c_str(),
+                   errno, strerror(errno));
+        ::close(fd);
+    }
 }
 
 void signal_workers(int sig, bool only_old) {
@@ -252,6 +291,7 @@ int master_run(const Options &o) {
             g_reopen = 0;
             PT_LOG(log::Notice, 0, "reopening logs");
             log::reopen();
+            prepare_log_files(*c);
             signal_workers(SIGUSR1, false);
         }
         if (g_reload && !g_quit && !g_term) {

@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <fcntl.h>
+#include <cerrno>
 #include <cstring>
 #include <unistd.h>
 
@@ -69,14 +70,20 @@ void on_signal(evutil_socket_t sig, short, void *arg) {
         event_base_loopbreak(w->base);
         break;
     case SIGUSR1:
-        log::reopen();
+        // a file that cannot be reopened keeps its old descriptor: lines go
+        // on to the renamed file rather than nowhere, and the reason is logged
+        if (!log::reopen())
+            PT_LOG(log::Alert, 0, "cannot reopen the error log (%d: %s)", errno, strerror(errno));
         for (auto &al : w->cycle->http->access_logs) {
             // same flags as at start: workers reopen their own descriptors
             int fd = ::open(al->path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-            if (fd >= 0) {
-                dup2(fd, al->fd);
-                ::close(fd);
+            if (fd < 0) {
+                PT_LOG(log::Alert, 0, "open() \"%s\" failed (%d: %s)", al->path.c_str(), errno,
+                       strerror(errno));
+                continue;
             }
+            dup2(fd, al->fd);
+            ::close(fd);
         }
         PT_LOG(log::Notice, 0, "reopening logs");
         break;

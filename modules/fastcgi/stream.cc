@@ -283,19 +283,31 @@ void on_connected(void *data, pt_upstream_conn *uc, int status) {
     s->bev = bufferevent_socket_new(base, H->upstream_fd(uc), 0);
     bufferevent_setcb(s->bev, on_read, nullptr, on_event, s);
 
+    // the request was encoded before connecting (build_request); a retry
+    // sends the same bytes, so they stay ours until the stream ends
+    evbuffer_add_reference(bufferevent_get_output(s->bev), s->out.data(), s->out.size(), nullptr,
+                           nullptr);
+    timeval rt{time_t(c->read_timeout / 1000), suseconds_t((c->read_timeout % 1000) * 1000)};
+    timeval wt{time_t(c->send_timeout / 1000), suseconds_t((c->send_timeout % 1000) * 1000)};
+    bufferevent_set_timeouts(s->bev, &rt, &wt);
+    // full duplex: STDOUT is read while STDIN is still being written
+    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+// BEGIN_REQUEST + PARAMS + STDIN, encoded before any connection is made: a
+// request the CGI builder refuses (CVE-2019-11043 %0a, a param collision)
+// gets its status without the backend ever seeing a connection.
+int build_request(Stream *s) {
+    pt_request *r = s->r;
+    const FcgiConf *c = s->conf;
     s->out.clear();
     append_begin_request(s->out, kRequestId, Role::Responder, c->keep_conn == 1);
     ParamsWriter pw(s->out, kRequestId);
-    int rc = H->cgi_build(r, c->cgi, put_env, &pw);
-    if (rc) {
-        shutdown_backend(s, false, false);
-        H->finalize(r, rc);
-        return;
-    }
+    if (int rc = H->cgi_build(r, c->cgi, put_env, &pw)) return rc;
     pw.finish();
     if (pw.failed()) {
-        fail(s, 500, "a FastCGI param could not be encoded", false);
-        return;
+        H->log(PT_LOG_ERR, r, "a FastCGI param could not be encoded (over 2 GiB)");
+        return 500;
     }
     if (c->pass_request_body != 0) {
         if (auto *body = static_cast<evbuffer *>(H->req_body(r))) {
@@ -308,14 +320,7 @@ void on_connected(void *data, pt_upstream_conn *uc, int status) {
         }
     }
     append_end_of_stream(s->out, RecordType::Stdin, kRequestId);
-    bufferevent_write(s->bev, s->out.data(), s->out.size());
-    s->out.clear();
-    s->out.shrink_to_fit();
-    timeval rt{time_t(c->read_timeout / 1000), suseconds_t((c->read_timeout % 1000) * 1000)};
-    timeval wt{time_t(c->send_timeout / 1000), suseconds_t((c->send_timeout % 1000) * 1000)};
-    bufferevent_set_timeouts(s->bev, &rt, &wt);
-    // full duplex: STDOUT is read while STDIN is still being written
-    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    return 0;
 }
 
 void start_exchange(Stream *s) {
@@ -342,6 +347,10 @@ int handler(pt_request *r, void *loc_conf) {
     s->r = r;
     s->conf = c;
     H->cleanup_add(r, cleanup, s);
+    if (int rc = build_request(s)) {
+        s->done = true;
+        return rc;
+    }
     start_exchange(s);
     return PT_AGAIN;
 }

@@ -97,6 +97,32 @@ typedef struct pt_cgi pt_cgi;                     /* opaque: a location's CGI se
 typedef struct pt_upstream pt_upstream;           /* opaque: a backend group */
 typedef struct pt_upstream_conn pt_upstream_conn; /* opaque: one connection to a backend */
 
+/* One header field, views into a buffer the caller owns. */
+typedef struct pt_http_header {
+    pt_str name;
+    pt_str value;
+} pt_http_header;
+
+/* An HTTP/1.1 response head parsed by the host's strict parser (the same
+ * one that reads client requests). The caller provides the header array. */
+typedef struct pt_http_response {
+    int version; /* 10 or 11 */
+    int status;
+    pt_str reason;
+    pt_http_header *headers; /* caller's array of max_headers entries */
+    size_t max_headers;
+    size_t nheaders;
+    int64_t content_length; /* -1: none */
+    int chunked, close_delimited, keep_alive, no_body, upgrade;
+    size_t head_len; /* bytes of the head, final CRLF included */
+    const char *error; /* why it was refused (static text) */
+} pt_http_response;
+
+typedef struct pt_chunked pt_chunked; /* opaque: a strict chunked decoder */
+
+/* A request variable computed by a module (e.g. $proxy_host). */
+typedef int (*pt_var_fn)(pt_request *r, void *loc_conf, pt_str *out);
+
 /* Called once a backend connection is ready (status 0) or could not be made
  * (status 502/503/504; the host has logged why). */
 typedef void (*pt_connect_fn)(void *data, pt_upstream_conn *c, int status);
@@ -253,6 +279,24 @@ struct pt_host {
     /* keep: return to the pool (a complete, well-framed exchange only);
      * failed: count a failure against the server (max_fails). */
     void (*upstream_release)(pt_upstream_conn *c, int keep, int failed);
+
+    /* ---- HTTP gateways (http_proxy): the host's strict HTTP/1.1 codecs ---- */
+    /* Parses the whole buffered bytes so far: PT_OK (head complete, 1xx
+     * included: skip head_len bytes and parse again), PT_AGAIN, or 502 with
+     * out->error set (the connection must be discarded, never pooled). */
+    int (*http_parse_response)(pt_str buffered, int request_was_head, pt_http_response *out);
+    /* A chunked decoder living as long as the request; max_body -1: no limit. */
+    pt_chunked *(*chunked_new)(pt_request *r, int64_t max_body);
+    /* PT_OK: the body ended (trailers read); PT_AGAIN: more input needed;
+     * else an HTTP status (malformed). *consumed bytes of in were used; *data
+     * is body bytes decoded from them (a view into in, possibly empty). */
+    int (*chunked_feed)(pt_chunked *d, pt_str in, size_t *consumed, pt_str *data);
+    /* May this client request header be re-sent to an HTTP upstream? (false
+     * for hop-by-hop, Connection-listed, Proxy, Host and framing fields) */
+    int (*header_forwardable)(pt_request *r, pt_str name);
+    /* Registers $name, computed by fn with the module's location conf.
+     * Call from create_main_conf (before the configuration uses it). */
+    void (*conf_add_variable)(pt_conf *cf, const char *name, pt_var_fn fn);
 };
 
 /* The one symbol a module exports. It may keep `host` for later use, but must
