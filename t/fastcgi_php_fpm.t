@@ -40,10 +40,15 @@ my $php_location = <<'LOC';
             fastcgi_param PATH_INFO $fastcgi_path_info;
             fastcgi_read_timeout 30s;
         }
+        location ^~ /notry/ {
+            fastcgi_split_path_info ^/notry(/.+?\.php)(/.*)$;
+            fastcgi_pass %%PASS%%;
+            include %%CONF%%/fastcgi.conf;
+        }
 LOC
 my $conf = '';
 for my $p ([ '%%PORT%%', $fpm_unix ], [ '%%PORT2%%', $fpm_tcp ]) {
-    (my $loc = $php_location) =~ s/%%PASS%%/$p->[1]->addr/e;
+    (my $loc = $php_location) =~ s/%%PASS%%/$p->[1]->addr/ge;
     $conf .= <<"CONF";
     server {
         listen 127.0.0.1:$p->[0];
@@ -51,11 +56,6 @@ for my $p ([ '%%PORT%%', $fpm_unix ], [ '%%PORT2%%', $fpm_tcp ]) {
         root %%ROOT%%/html;
         client_max_body_size 64m;
 $loc
-        location /notry/ {
-            fastcgi_split_path_info ^/notry(/.+?\.php)(/.*)$;
-            fastcgi_pass ${\ $p->[1]->addr};
-            include %%CONF%%/fastcgi.conf;
-        }
     }
 CONF
 }

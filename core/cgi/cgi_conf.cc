@@ -1,10 +1,13 @@
 #include "cgi/cgi_conf.h"
 
+#include "cgi/forwarded.h"
+#include "http/realip.h"
 #include "http/request.h"
 #include "log/error_log.h"
 #include "process/worker.h"
 
 #include <span>
+#include <strings.h>
 
 namespace portico {
 namespace {
@@ -80,7 +83,62 @@ bool lookup_var(void *ctx, std::string_view name, std::string &out) {
 }
 } // namespace
 
+// The forwarded values for HTTP gateways (proxy_set_header) and the
+// location facts the proxy's URI rules need.
+//   $proxy_add_x_forwarded_for: without set_real_ip_from, nginx's value (the
+//     client's X-Forwarded-For lines, joined, + ", " + $remote_addr). With
+//     set_real_ip_from, our safer rule (forwarded.h): the incoming chain is
+//     kept only when the TCP peer is trusted, so a client cannot plant
+//     addresses a backend would believe; the peer itself is always last.
+//   $portico_forwarded: an RFC 7239 Forwarded value, incoming elements kept
+//     only from a trusted peer. $portico_x_forwarded_host: $host[:port].
+//   $portico_location: the name of a prefix or exact location (not found in
+//     regex and named ones); $portico_uri_changed: "1" after an internal
+//     redirect (nginx then sends $uri instead of the client's $request_uri).
+static bool forwarded_variable(Request *r, std::string_view name, std::string &out) {
+    if (name == "portico_location") {
+        if (!r->loc || r->loc->name.empty() || r->loc->name[0] == '@') return false;
+        if (r->loc->kind != http::LocKind::Prefix && r->loc->kind != http::LocKind::PrefixNoRegex &&
+            r->loc->kind != http::LocKind::Exact)
+            return false;
+        out += r->loc->name;
+        return true;
+    }
+    if (name == "portico_uri_changed") {
+        if (r->internal) out += '1';
+        return true;
+    }
+    if (name != "proxy_add_x_forwarded_for" && name != "portico_forwarded" &&
+        name != "portico_x_forwarded_host")
+        return false;
+    cgi::CgiInput in;
+    InputStorage st;
+    fill_input(r, nullptr, in, st);
+    in.peer_addr = realip_original_peer(r);
+    const cgi::CidrSet *trusted = realip_trusted(r);
+    static const cgi::CidrSet none;
+    if (name == "portico_x_forwarded_host") {
+        cgi::append_x_forwarded_host(in, out);
+    } else if (name == "portico_forwarded") {
+        cgi::append_forwarded(in, trusted ? *trusted : none, {}, out);
+    } else if (trusted) {
+        cgi::append_x_forwarded_for(in, *trusted, out);
+    } else {
+        bool any = false;
+        for (const auto &h : in.headers)
+            if (h.name.size() == 15 && strncasecmp(h.name.data(), "X-Forwarded-For", 15) == 0) {
+                if (any) out += ", ";
+                out += h.value;
+                any = true;
+            }
+        if (any) out += ", ";
+        out += in.remote_addr;
+    }
+    return true;
+}
+
 bool cgi_request_variable(Request *r, std::string_view name, std::string &out) {
+    if (forwarded_variable(r, name, out)) return true;
     static const std::string_view names[] = {"fastcgi_script_name", "fastcgi_path_info",
                                              "fastcgi_path_translated"};
     bool ours = false;

@@ -69,7 +69,7 @@ constexpr std::array<Builtin, 27> builtins{{
 
 #undef PORTICO_VIEW
 
-void append_variable(const CgiInput &in, const ValueSegment &seg, Variables vars,
+void append_variable(const CgiInput &in, const config::Segment &seg, Variables vars,
                      std::string &out) {
     if (seg.capture < 0 && cgi_variable(in, seg.text, out)) return;
     if (vars.lookup != nullptr) vars.lookup(vars.ctx, seg.text, out);
@@ -103,7 +103,7 @@ void put_params(const CgiInput &in, const EnvConfig &conf, Variables vars, EnvSi
     if (conf.params == nullptr) return;
     for (const Param &p : conf.params->params()) {
         scratch.clear();
-        for (const ValueSegment &seg : p.value) {
+        for (const config::Segment &seg : p.value.segments) {
             if (seg.is_var)
                 append_variable(in, seg, vars, scratch);
             else

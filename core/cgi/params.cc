@@ -7,46 +7,6 @@ namespace portico::cgi {
 
 namespace {
 
-bool var_char(char c) {
-    return ascii::is_alpha(c) || ascii::is_digit(c) || c == '_';
-}
-
-// nginx's script syntax: $name, ${name}, $1..$9 (one digit: "$10" is $1 then "0").
-bool compile_value(std::string_view value, std::vector<ValueSegment> &out, std::string &err) {
-    std::string literal;
-    auto flush = [&] {
-        if (!literal.empty()) out.push_back({false, std::move(literal), -1});
-        literal.clear();
-    };
-    for (std::size_t i = 0; i < value.size();) {
-        if (value[i] != '$') {
-            literal += value[i++];
-            continue;
-        }
-        ++i;
-        if (i < value.size() && value[i] >= '1' && value[i] <= '9') {
-            flush();
-            out.push_back({true, std::string(1, value[i]), value[i] - '0'});
-            ++i;
-            continue;
-        }
-        bool braced = i < value.size() && value[i] == '{';
-        if (braced) ++i;
-        std::size_t start = i;
-        while (i < value.size() && var_char(value[i]))
-            ++i;
-        if (i == start || (braced && (i >= value.size() || value[i] != '}'))) {
-            err = "invalid variable name in \"" + std::string(value) + "\"";
-            return false;
-        }
-        flush();
-        out.push_back({true, std::string(value.substr(start, i - start)), -1});
-        if (braced) ++i;
-    }
-    flush();
-    return true;
-}
-
 bool valid_param_name(std::string_view name) {
     if (name.empty()) return false;
     for (char c : name)
@@ -64,7 +24,10 @@ bool ParamList::add(std::string_view name, std::string_view value, bool if_not_e
         return false;
     }
     Param param{std::string(name), {}, if_not_empty};
-    if (!compile_value(value, param.value, err)) return false;
+    if (const char *bad = config::compile_complex_value(value, param.value)) {
+        err = bad;
+        return false;
+    }
     params_.push_back(std::move(param));
     return true;
 }
@@ -120,7 +83,7 @@ std::vector<LintFinding> lint_php_value_params(const ParamList &list) {
     for (const Param &p : list.params()) {
         if (!ascii::iequals(p.name, "PHP_VALUE") && !ascii::iequals(p.name, "PHP_ADMIN_VALUE"))
             continue;
-        for (const ValueSegment &s : p.value)
+        for (const config::Segment &s : p.value.segments)
             if (s.is_var && is_request_controlled_variable(s.text))
                 findings.push_back({p.name, "$" + s.text});
     }

@@ -2,6 +2,8 @@
 // serves scgi/uwsgi-style params later) and the `-t` lint over them.
 #pragma once
 
+#include "config/complex_value.h"
+
 #include <span>
 #include <string>
 #include <string_view>
@@ -9,25 +11,16 @@
 
 namespace portico::cgi {
 
-// One piece of a param value: literal text, a named variable ("host" for
-// $host or ${host}) or a regex capture ($1..$9, capture >= 0). Same shape as
-// config/complex_value.h's Segment, which replaces it once it lands.
-struct ValueSegment {
-    bool is_var = false;
-    std::string text;
-    int capture = -1;
-};
-
 struct Param {
     std::string name;
-    std::vector<ValueSegment> value;
+    config::ComplexValue value; // compiled once, nginx script syntax
     bool if_not_empty = false;
 };
 
 class ParamList {
   public:
     // Compiles one directive. false + `err` for an empty or control-character
-    // name, or a `$` that starts no variable name (nginx: "invalid variable name").
+    // name, or a value compile_complex_value refuses.
     bool add(std::string_view name, std::string_view value, bool if_not_empty, std::string &err);
 
     bool empty() const { return params_.empty(); }

@@ -4,6 +4,7 @@
 
 #include "config/directive.h"
 #include "http/core_directives.h"
+#include "http/realip.h"
 #include "log/error_log.h"
 #include "module/loader.h"
 
@@ -46,6 +47,7 @@ bool load_cycle(const Options &o, std::unique_ptr<Cycle> &out, std::string &err,
     config::Registry reg;
     reg.add(core_directives(), nullptr);
     reg.add(upstream_directives(), nullptr);
+    reg.add(realip_directives(), nullptr);
     if (!for_signal) {
         if (!load_modules(*c, err)) return false;
         for (auto &m : c->modules) reg.add(m->mod->directives, m.get());

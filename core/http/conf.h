@@ -177,7 +177,12 @@ struct Cycle {
         pt_phase_fn fn;
         const ModuleInfo *mod;
     };
-    std::vector<Phase> phases[4];
+    std::vector<Phase> phases[5];
+    struct BodyFilter {
+        pt_body_filter_fn fn;
+        const ModuleInfo *mod;
+    };
+    std::vector<BodyFilter> body_filters;
     std::vector<std::string> warnings;
 };
 

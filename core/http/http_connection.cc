@@ -4,6 +4,7 @@
 // side only drains (lingering close) until the peer goes away.
 #include "base/clock.h"
 #include "http/request.h"
+#include "http/realip.h"
 #include "http/server_lookup.h"
 #include "http/uri.h"
 #include "log/error_log.h"
@@ -123,6 +124,7 @@ void start_request(Connection *c) {
     }
     r->srv = srv;
     r->loc = srv->loc.get();
+    realip_apply(r);
     r->keep_alive = r->head.keep_alive;
 
     std::string_view path = r->head.path;

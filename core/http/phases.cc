@@ -205,11 +205,19 @@ bool body_pending(Request *r) {
     return !r->body && (r->head.content_length > 0 || r->head.chunked);
 }
 
+// A handler (or `return`) that answers synchronously ends the request before
+// its code comes back here: finish_response -> request_done frees it. Only a
+// request still owned by its connection is finalized.
+void finalize_if_alive(Connection *c, Request *r, int rc) {
+    if (c->req.get() == r) finalize_request(r, rc);
+}
+
 } // namespace
 
 void run_request(Request *r) {
     if (r->srv->return_code) {
-        finalize_request(r, do_return(r, r->srv->return_code, r->srv->return_text));
+        Connection *c = r->c;
+        finalize_if_alive(c, r, do_return(r, r->srv->return_code, r->srv->return_text));
         return;
     }
     if (!find_location(r)) {
@@ -229,10 +237,14 @@ void run_request(Request *r) {
         start_body(r);
         return;
     }
-    finalize_request(r, process_location(r));
+    Connection *c = r->c;
+    finalize_if_alive(c, r, process_location(r));
 }
 
-void continue_request_after_body(Request *r) { finalize_request(r, process_location(r)); }
+void continue_request_after_body(Request *r) {
+    Connection *c = r->c;
+    finalize_if_alive(c, r, process_location(r));
+}
 
 int internal_redirect(Request *r, std::string_view uri, std::string_view args) {
     if (++r->redirects > kMaxRedirects) {
@@ -301,7 +313,8 @@ void finalize_request(Request *r, int rc) {
                 void *named = r->srv->locations.find_named(target);
                 if (!named) break;
                 r->error_status = ep.overwrite == -1 ? 0 : status;
-                finalize_request(r, named_redirect(r, static_cast<LocationConf *>(named)));
+                Connection *c = r->c;
+                finalize_if_alive(c, r, named_redirect(r, static_cast<LocationConf *>(named)));
                 return;
             }
             if (target.size() && target[0] != '/') {
@@ -319,8 +332,9 @@ void finalize_request(Request *r, int rc) {
                 target.resize(q);
             }
             if (r->head.method != "HEAD") r->head.method = "GET";
+            Connection *c = r->c;
             int next = internal_redirect(r, target, args);
-            finalize_request(r, next);
+            finalize_if_alive(c, r, next);
             return;
         }
     }

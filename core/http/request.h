@@ -51,6 +51,7 @@ struct pt_request {
     int64_t content_length = -1;
     bool header_sent = false, chunked_out = false, keep_alive = true, finished = false;
     bool internal = false;   // reached by an internal redirect
+    bool last_written = false; // the chunked terminator went out
     bool error_page = false; // an error_page redirect already happened
     int redirects = 0;
     int64_t body_sent = 0;
@@ -71,6 +72,7 @@ struct pt_request {
     std::string split_uri;
     portico::cgi::SplitResult split;
     int split_status = 0;
+    size_t filter_pos = 0; // the body filter running (filters.cc)
 
     // request-scoped memory (host->palloc); released with the request
     char arena_buf[2048];

@@ -3,6 +3,7 @@
 // small error pages, and Location made absolute as nginx does.
 #include "base/clock.h"
 #include "base/version.h"
+#include "http/filters.h"
 #include "http/request.h"
 #include "log/error_log.h"
 #include "process/worker.h"
@@ -106,6 +107,7 @@ int send_header(Request *r) {
     r->header_sent = true;
     if (r->error_status) r->status = r->error_status;
     if (!r->status) r->status = 200;
+    if (!r->cycle->phases[PT_PHASE_HEADER_FILTER].empty()) run_header_filters(r);
     int status = r->status;
     bool head = r->head.method == "HEAD";
     bool body_allowed = status_has_body(status);
@@ -175,6 +177,20 @@ int send_header(Request *r) {
 
 int send_data(Request *r, const void *data, size_t len) {
     if (!r->header_sent) send_header(r);
+    if (len == 0) return PT_OK;
+    return filter_body(r, {static_cast<const char *>(data), len}, false);
+}
+
+// The end of the filter chain: framing onto the connection.
+int write_body(Request *r, std::string_view piece, bool last) {
+    const void *data = piece.data();
+    size_t len = piece.size();
+    if (last && r->chunked_out && r->head.method != "HEAD" && !r->last_written) {
+        r->last_written = true;
+        if (len) write_body(r, piece, false);
+        bufferevent_write(r->c->bev, "0\r\n\r\n", 5);
+        return PT_OK;
+    }
     if (len == 0 || r->head.method == "HEAD" || !status_has_body(r->status)) return PT_OK;
     evbuffer *out = bufferevent_get_output(r->c->bev);
     if (r->chunked_out) {
@@ -197,6 +213,23 @@ int send_file(Request *r, int fd, int64_t off, int64_t len) {
         close(fd);
         return PT_OK;
     }
+    if (has_body_filters(r)) {
+        // filters need the bytes: read the file in pieces instead of sendfile
+        char buf[32768];
+        int rc = PT_OK;
+        while (len > 0 && rc == PT_OK) {
+            ssize_t n = pread(fd, buf, size_t(std::min<int64_t>(len, sizeof buf)), off);
+            if (n <= 0) {
+                rc = PT_ERROR;
+                break;
+            }
+            rc = filter_body(r, {buf, size_t(n)}, false);
+            off += n;
+            len -= n;
+        }
+        close(fd);
+        return rc;
+    }
     evbuffer *out = bufferevent_get_output(r->c->bev);
     if (r->chunked_out) {
         char sz[24];
@@ -218,8 +251,7 @@ int finish_response(Request *r) {
     if (r->finished) return PT_OK;
     if (!r->header_sent) send_header(r);
     r->finished = true;
-    if (r->chunked_out && r->head.method != "HEAD")
-        bufferevent_write(r->c->bev, "0\r\n\r\n", 5);
+    filter_body(r, {}, true);
     request_done(r);
     return PT_OK;
 }

@@ -2,6 +2,7 @@
 // to an output string, plus nginx's prefix families ($http_, $arg_,
 // $cookie_, $sent_http_). Values are computed on demand, never stored.
 #include "base/clock.h"
+#include "base/version.h"
 #include "cgi/cgi_conf.h"
 #include "module/module_vars.h"
 #include "http/request.h"
@@ -123,7 +124,8 @@ bool v_connection_requests(Request *r, std::string &o) {
 bool v_remote_user(Request *, std::string &o) { o += "-"; return false; }
 bool v_query_string(Request *r, std::string &o) { return v_args(r, o); }
 bool v_document_uri(Request *r, std::string &o) { return v_uri(r, o); }
-bool v_nginx_version(Request *, std::string &o) { o += "1.22.1"; return true; }
+// nginx configs print $nginx_version in SERVER_SOFTWARE: both name our version
+bool v_nginx_version(Request *, std::string &o) { o += PT_VERSION; return true; }
 bool v_hostname(Request *, std::string &o) {
     char b[256];
     if (gethostname(b, sizeof b) == 0) o += b;
@@ -195,6 +197,7 @@ const std::unordered_map<std::string_view, Getter> &table() {
         {"connection", v_connection},
         {"connection_requests", v_connection_requests},
         {"nginx_version", v_nginx_version},
+        {"portico_version", v_nginx_version},
         {"hostname", v_hostname},
         {"pid", v_pid},
         {"portico_index", v_portico_index},

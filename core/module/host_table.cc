@@ -7,6 +7,7 @@
 #include "http/core_directives.h"
 #include "http/request.h"
 #include "log/error_log.h"
+#include "http/filters.h"
 #include "module/host_gateway.h"
 #include "module/loader.h"
 #include "process/worker.h"
@@ -25,8 +26,21 @@ void h_log(int level, pt_request *r, const char *fmt, ...) {
     if (level > log::level()) return;
     va_list ap;
     va_start(ap, fmt);
-    log::vwrite(level, r && r->c ? r->c->id : 0, fmt, ap);
+    if (!r || !r->c) {
+        log::vwrite(level, 0, fmt, ap);
+        va_end(ap);
+        return;
+    }
+    // nginx's request context after a module's message, so an operator can
+    // tie the line to a client and a request: ", client: ..., request: ..."
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    std::string request, host;
+    get_variable(r, "request", request);
+    get_variable(r, "host", host);
+    log::write(level, r->c->id, "%s, client: %s, request: \"%s\", host: \"%s\"", msg,
+               r->c->peer_addr.c_str(), request.c_str(), host.c_str());
 }
 
 void *h_conf_alloc(pt_conf *cf, size_t size) {
@@ -64,7 +78,7 @@ pt_value *h_conf_value(pt_conf *cf, pt_str text, const char **err) {
 }
 
 void h_conf_add_phase(pt_conf *cf, int phase, pt_phase_fn fn, const pt_module *) {
-    if (phase < 0 || phase > 3 || !cf->module) return;
+    if (phase < 0 || phase > PT_PHASE_HEADER_FILTER || !cf->module) return;
     cf->cycle->phases[phase].push_back({fn, cf->module});
 }
 
@@ -221,6 +235,8 @@ const pt_host kHost = {
     hostfn::upstream_release,
     hostfn::http_parse_response, hostfn::chunked_new, hostfn::chunked_feed,
     hostfn::header_forwardable, hostfn::conf_add_variable,
+    hostfn::conf_add_body_filter, hostfn::body_next, hostfn::resp_status,
+    hostfn::resp_content_length, hostfn::resp_header_del,
 };
 } // namespace
 

@@ -127,4 +127,9 @@ void close_unused_listen_sockets(const Cycle &c) {
         }
     }
 }
+
+void close_all_listen_sockets() {
+    for (auto &[text, fd] : g_open) close(fd);
+    g_open.clear();
+}
 } // namespace portico

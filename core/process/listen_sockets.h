@@ -9,6 +9,9 @@
 namespace portico {
 bool open_listen_sockets(Cycle &c, std::string &err);
 void close_unused_listen_sockets(const Cycle &c);
+// graceful stop: the master lets go of every listening socket (nginx does the
+// same on QUIT), so new connections are refused while workers drain
+void close_all_listen_sockets();
 // parses "127.0.0.1:80", "80", "*:80", "[::1]:80", "unix:/path" (nginx listen syntax)
 const char *parse_listen_address(std::string_view s, Listen &l);
 } // namespace portico

@@ -286,6 +286,7 @@ int master_run(const Options &o) {
             g_quit = 2;
             PT_LOG(log::Notice, 0, "gracefully shutting down");
             signal_workers(SIGQUIT, false);
+            close_all_listen_sockets();
         }
         if (g_reopen) {
             g_reopen = 0;

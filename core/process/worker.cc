@@ -96,6 +96,15 @@ Worker *current_worker() { return g_worker; }
 void worker_stop_accepting(Worker *w) {
     for (auto *l : w->listeners) evconnlistener_free(l);
     w->listeners.clear();
+    // This process's copies of the listening sockets go too: once the master
+    // and the other draining workers have closed theirs, the kernel refuses
+    // new connections instead of queueing them where nobody accepts (QUIT).
+    // On reload the master and the new workers still hold them open.
+    for (auto &g : w->cycle->http->groups)
+        if (g->listen.fd >= 0) {
+            ::close(g->listen.fd);
+            g->listen.fd = -1;
+        }
 }
 
 int worker_run(Cycle *cycle, int slot) {

@@ -39,6 +39,7 @@ struct Stream {
     bool done = false;       // the backend exchange is over (or abandoned)
     bool got_bytes = false;  // anything received from the backend
     int retries = 0;
+    size_t unread_after_record = 0; // backend bytes buffered beyond the record being handled
     std::string out;
 
     explicit Stream(size_t head_limit) : head(head_limit) {}
@@ -192,8 +193,10 @@ bool on_record(Stream *s, const Record &rec) {
             return false;
         }
         // reusable only after a complete exchange with nothing left over
+        // (END_REQUEST itself is still in the input buffer: on_read drains
+        // a record after handling it)
         bool keep = s->conf->keep_conn == 1 && s->reader.at_record_boundary() &&
-                    evbuffer_get_length(bufferevent_get_input(s->bev)) == 0;
+                    s->unread_after_record == 0;
         pt_request *r = s->r;
         shutdown_backend(s, keep, false);
         H->finish(r);
@@ -226,6 +229,7 @@ void on_read(bufferevent *bev, void *arg) {
         // the record's views point into `in`: handle it before draining
         Record rec = res.record;
         size_t consumed = res.consumed;
+        s->unread_after_record = evbuffer_get_length(in) - consumed;
         bool go_on = on_record(s, rec);
         if (!go_on) return; // finalized; s may be freed
         evbuffer_drain(in, consumed);

@@ -120,6 +120,11 @@ typedef struct pt_http_response {
 
 typedef struct pt_chunked pt_chunked; /* opaque: a strict chunked decoder */
 
+/* A body filter sees every piece of the response body (last = 1 on the
+ * final call, possibly with no data) and passes its output on with
+ * host->body_next(). Filters run in load order. */
+typedef int (*pt_body_filter_fn)(pt_request *r, void *loc_conf, pt_str data, int last);
+
 /* A request variable computed by a module (e.g. $proxy_host). */
 typedef int (*pt_var_fn)(pt_request *r, void *loc_conf, pt_str *out);
 
@@ -150,7 +155,15 @@ typedef int (*pt_handler_fn)(pt_request *r, void *loc_conf);
 
 /* Phases a module may hook (nginx's order). CONTENT handlers run, in load
  * order, for a location that has no handler of its own (static files). */
-enum { PT_PHASE_REWRITE = 0, PT_PHASE_ACCESS = 1, PT_PHASE_LOG = 2, PT_PHASE_CONTENT = 3 };
+enum {
+    PT_PHASE_REWRITE = 0,
+    PT_PHASE_ACCESS = 1,
+    PT_PHASE_LOG = 2,
+    PT_PHASE_CONTENT = 3,
+    /* header filters run just before the response head is written, in load
+     * order; they may change status and headers (PT_OK to go on) */
+    PT_PHASE_HEADER_FILTER = 4
+};
 /* A phase handler: PT_DECLINED to go on, or an HTTP status to end with. */
 typedef int (*pt_phase_fn)(pt_request *r, void *loc_conf);
 
@@ -297,6 +310,13 @@ struct pt_host {
     /* Registers $name, computed by fn with the module's location conf.
      * Call from create_main_conf (before the configuration uses it). */
     void (*conf_add_variable)(pt_conf *cf, const char *name, pt_var_fn fn);
+
+    /* ---- response filters (gzip, ...) ---- */
+    void (*conf_add_body_filter)(pt_conf *cf, pt_body_filter_fn fn);
+    int (*body_next)(pt_request *r, pt_str data, int last);
+    int (*resp_status)(pt_request *r);
+    int64_t (*resp_content_length)(pt_request *r); /* -1: unknown */
+    int (*resp_header_del)(pt_request *r, pt_str name);
 };
 
 /* The one symbol a module exports. It may keep `host` for later use, but must

@@ -577,7 +577,7 @@ void test_params_compile(void **) {
     ParamList list;
     std::string err;
     assert_true(list.add("X", "a${b}$10c", false, err));
-    const auto &v = list.params()[0].value;
+    const auto &v = list.params()[0].value.segments;
     assert_int_equal(v.size(), 4);
     assert_string_equal(v[0].text.c_str(), "a");
     assert_true(v[1].is_var && v[1].text == "b" && v[1].capture == -1);

@@ -1,0 +1,1 @@
+LIBS_gzip = $(ZLIB_LIBS)

@@ -1,0 +1,69 @@
+#pragma once
+// proxy_pass: the location settings shared by the directives (module.cc),
+// the request serializer (request_writer.cc), the response head
+// (response_head.cc) and the per-request state machine (stream.cc).
+#include <portico/module.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace portico::proxy {
+
+extern const pt_host *H;
+extern const pt_module *g_module;
+
+inline std::string_view sv(pt_str s) { return {s.data ? s.data : "", s.len}; }
+inline pt_str ps(std::string_view s) { return {s.data(), s.size()}; }
+bool ieq(std::string_view a, std::string_view b);
+
+struct SetHeader {
+    pt_str name;
+    pt_value *value; // an empty result removes the header
+};
+
+struct Redirect {
+    pt_str from;     // literal prefix of Location / Refresh
+    pt_value *to;
+};
+
+// Location settings; plain data: the host allocates and zeroes it. -1: unset.
+struct ProxyConf {
+    pt_upstream *upstream;
+    int has_uri;        // proxy_pass has a URI part (even "/")
+    pt_str uri_part;    // that part
+    pt_str url;         // "http://host:port" (without the URI part)
+    pt_str proxy_host;  // $proxy_host: Host sent by default
+    pt_str proxy_port;  // $proxy_port
+    int http_version;   // 10 | 11
+    enum { kMaxSet = 48, kMaxNames = 32, kMaxRedirects = 16 };
+    SetHeader user[kMaxSet]; // proxy_set_header of this level (or inherited)
+    int nuser;               // -1 unset (inherit)
+    SetHeader set[kMaxSet + 2]; // the effective list: user's + defaults (merge)
+    int nset;
+    pt_str hide[kMaxNames];
+    int nhide;
+    pt_str pass[kMaxNames];
+    int npass;
+    Redirect redirects[kMaxRedirects];
+    int nredirects;
+    int redirect_mode;  // -1 unset, 0 off, 1 default (+ explicit list)
+    int redirect_default;
+    int pass_request_headers, pass_request_body, intercept_errors, ignore_client_abort;
+    int64_t connect_timeout, send_timeout, read_timeout, buffer_size;
+    pt_value *set_body;
+    pt_value *method;
+};
+
+int handler(pt_request *r, void *loc_conf);
+
+// request_writer.cc: the request line + headers + body for the upstream;
+// 0 or an HTTP status (logged).
+int build_request(pt_request *r, const ProxyConf *c, std::string &out);
+bool idempotent(std::string_view method);
+
+// response_head.cc: status and headers of the upstream's response head as
+// ours (framing, hop-by-hop and hidden fields dropped, proxy_redirect applied).
+void apply_response_head(pt_request *r, const ProxyConf *c, const pt_http_response &resp);
+
+} // namespace portico::proxy
