@@ -143,7 +143,8 @@ SAN_COMMON := abort_on_error=1:disable_coredump=1:detect_leaks=1:check_initializ
 ifneq ($(strip $(SAN)),)
 SAN_ENV_UNIT = ASAN_OPTIONS=$(SAN_COMMON) UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 SAN_ENV_E2E  = ASAN_OPTIONS=$(SAN_COMMON):log_path=$(SAN_DIR)/asan \
-               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_DIR)/ubsan
+               UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(SAN_DIR)/ubsan \
+               PORTICO_SANITIZER_DIR=$(SAN_DIR)
 endif
 san_reset = rm -rf $(SAN_DIR); mkdir -p $(SAN_DIR)
 # fails (after printing them) if any sanitizer report was written

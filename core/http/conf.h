@@ -46,6 +46,7 @@ struct LogFormat {
     std::string name;
     ComplexValue value;
     bool escape_json = false;
+    bool escape_none = false;
 };
 
 struct AccessLog {
@@ -81,6 +82,7 @@ struct MimeTypes {
 
 struct ServerConf;
 struct CgiConf;
+struct TlsConf;
 
 struct LocationConf {
     // identity
@@ -132,6 +134,7 @@ struct ServerConf {
         large_client_header_buffers_size, large_client_header_buffers_num;
     std::optional<bool> underscores_in_headers, ignore_invalid_headers, merge_slashes;
     int return_code = 0; // server-level `return` (server rewrite phase)
+    std::shared_ptr<TlsConf> tls; // ssl_* settings and the SSL_CTX (event/tls.cc)
     std::optional<ComplexValue> return_text;
 };
 

@@ -5,6 +5,7 @@
 
 #include "config/directive.h"
 #include "config/setters.h"
+#include "event/tls.h"
 #include "http/request.h"
 #include "log/error_log.h"
 #include "module/loader.h"
@@ -491,7 +492,8 @@ const char *set_log_format(pt_conf *cf, void *, const pt_str *a, size_t n) {
     if (sv(a[2]).substr(0, 7) == "escape=") {
         std::string_view e = sv(a[2]).substr(7);
         if (e == "json") f->escape_json = true;
-        else if (e != "default" && e != "none")
+        else if (e == "none") f->escape_none = true;
+        else if (e != "default")
             return fmt_error("unknown log format escaping \"%.*s\"", int(e.size()), e.data());
         i = 3;
     }
@@ -830,6 +832,7 @@ bool finish_http(pt_conf &cf, std::string &err) {
         }
     }
     if (!upstream_finish(*cf.cycle, err)) return false;
+    if (!tls_finish(*cf.cycle, err)) return false;
     for (auto &g : h.groups)
         if (const char *e = g->names.finalize()) {
             err = e;

@@ -3,6 +3,7 @@
 // Refused input is never read further: after an error response the read
 // side only drains (lingering close) until the peer goes away.
 #include "base/clock.h"
+#include "event/tls.h"
 #include "http/request.h"
 #include "http/realip.h"
 #include "http/server_lookup.h"
@@ -91,6 +92,8 @@ void refuse(Connection *c, int status, const char *reason, Request *r) {
         r->srv = c->group->default_server;
         r->loc = r->srv->loc.get();
         r->start_ms = clock::now_ms();
+        // response filters (gzip, ...) keep per-request state in these slots
+        r->ctx.assign(r->cycle->modules.size(), nullptr);
         r->head.method = "-";
         c->req = std::move(owned);
     }
@@ -126,6 +129,7 @@ void start_request(Connection *c) {
     r->loc = srv->loc.get();
     realip_apply(r);
     r->keep_alive = r->head.keep_alive;
+    if (c->plain_on_tls) return refuse(c, 497, "plain HTTP request sent to HTTPS port", r);
 
     std::string_view path = r->head.path;
     if (path.empty() || path[0] != '/') {
@@ -304,6 +308,7 @@ void on_write(bufferevent *, void *arg) {
 void on_event(bufferevent *, short what, void *arg) {
     auto *c = static_cast<Connection *>(arg);
     clock::update();
+    if (what & BEV_EVENT_CONNECTED) return; // the TLS handshake finished
     if ((what & BEV_EVENT_TIMEOUT) && c->state != ConnState::Closing)
         PT_LOG(log::Info, c->id, "client timed out while %s, client: %s",
                c->state == ConnState::ReadingBody ? "reading client request body"
@@ -337,7 +342,17 @@ void connection_accept(Worker *w, ListenGroup *g, int fd, sockaddr *sa, int) {
         c->peer_addr = "unix:";
     }
     evutil_make_socket_nonblocking(fd);
-    c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (g->listen.ssl) {
+        // A TLS record starts with 0x16 (handshake); anything else is plain
+        // HTTP sent to the TLS port, answered with nginx's 400 page. The
+        // first byte is normally here already (TCP_DEFER_ACCEPT).
+        unsigned char first = 0x16;
+        if (recv(fd, &first, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && first != 0x16)
+            c->plain_on_tls = true;
+        else
+            c->bev = tls_accept(w->base, fd, g);
+    }
+    if (!c->bev) c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     c->header_timer = evtimer_new(w->base, on_header_timeout, c);
     ServerConf *s = g->default_server;
     c->limits.max_request_line = size_t(*s->large_client_header_buffers_size);

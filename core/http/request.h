@@ -106,6 +106,7 @@ struct Connection {
     bool waiting_drain = false;  // pipelined input waits for the output to drain
     bool header_timer_armed = false;
     bool idle = false; // between requests on a keep-alive connection
+    bool plain_on_tls = false; // plain HTTP arrived on a TLS listener
     std::string spare_head; // reused capacity for the next request's head copy
 };
 

@@ -258,6 +258,9 @@ int finish_response(Request *r) {
 
 int send_special(Request *r, int status) {
     // nginx's small pages; the server is named only with server_tokens on
+    // 497: nginx's code for plain HTTP on a TLS port, answered as a 400
+    bool plain_on_tls = status == 497;
+    if (plain_on_tls) status = 400;
     r->status = status;
     r->error_status = 0;
     const char *text = status_line(status);
@@ -265,7 +268,8 @@ int send_special(Request *r, int status) {
     page.clear();
     if (status >= 300) {
         char title[96];
-        snprintf(title, sizeof title, "%d %s", status, text ? text : "");
+        snprintf(title, sizeof title, "%d %s", status,
+                 plain_on_tls ? "The plain HTTP request was sent to HTTPS port" : text ? text : "");
         page = "<html>\r\n<head><title>";
         page += title;
         page += "</title></head>\r\n<body>\r\n<center><h1>";

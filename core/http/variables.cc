@@ -4,6 +4,7 @@
 #include "base/clock.h"
 #include "base/version.h"
 #include "cgi/cgi_conf.h"
+#include "event/tls.h"
 #include "module/module_vars.h"
 #include "http/request.h"
 #include "http/uri.h"
@@ -275,6 +276,7 @@ bool get_variable(Request *r, std::string_view name, std::string &out) {
     }
     if (name.substr(0, 8) == "fastcgi_") return cgi_request_variable(r, name, out);
     if (get_module_variable(r, name, out)) return true;
+    if (name.substr(0, 4) == "ssl_") return tls_variable(r->c->bev, name, out);
     if (name.substr(0, 10) == "sent_http_") {
         std::string_view h = name.substr(10);
         for (const auto &[n, v] : r->out_headers)

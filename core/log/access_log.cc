@@ -42,7 +42,8 @@ void log_request(Request *r) {
                 if (!al->format->escape_json) line += '-';
                 continue;
             }
-            escape(value, al->format->escape_json, line);
+            if (al->format->escape_none) line += value;
+            else escape(value, al->format->escape_json, line);
         }
         line += '\n';
         ssize_t w = ::write(al->fd, line.data(), line.size());

@@ -307,6 +307,7 @@ int master_run(const Options &o) {
             }
             if (!open_access_logs(*next, e) || !open_listen_sockets(*next, e)) {
                 PT_LOG(log::Emerg, 0, "%s", e.c_str());
+                PT_LOG(log::Notice, 0, "reload refused, the old configuration keeps running");
                 continue;
             }
             if (!o.error_log.empty()) next->error_log = o.error_log;

@@ -174,10 +174,16 @@ const pt_directive kDirectives[] = {
 
 // ---- balancing -------------------------------------------------------------
 
-bool available(const UpstreamServer &s, int64_t now) {
+// nginx never marks the only server of a group failed (peers->single):
+// there is nowhere else to go, and refusing it for fail_timeout would turn a
+// backend that restarted in a second into ten seconds of 502s.
+bool single_server(const Upstream &u) { return u.servers.size() == 1; }
+
+bool available(const Upstream &u, const UpstreamServer &s, int64_t now) {
     if (s.down) return false;
     if (s.max_conns && s.active >= s.max_conns) return false;
-    if (s.max_fails && s.fails >= s.max_fails && now < s.failed_until_ms) return false;
+    if (!single_server(u) && s.max_fails && s.fails >= s.max_fails && now < s.failed_until_ms)
+        return false;
     return true;
 }
 
@@ -189,7 +195,7 @@ UpstreamServer *pick(Upstream *u, const std::vector<UpstreamServer *> &tried) {
         UpstreamServer *best = nullptr;
         int total = 0;
         for (auto &s : u->servers) {
-            if (s.backup != backup || !available(s, now)) continue;
+            if (s.backup != backup || !available(*u, s, now)) continue;
             bool skip = false;
             for (auto *t : tried) skip |= t == &s;
             if (skip) continue;
@@ -222,9 +228,9 @@ void close_conn(pt_upstream_conn *c) {
 
 void deliver_later(pt_upstream_conn *c, int status);
 
-void fail_server(UpstreamServer *s) {
+void fail_server(const Upstream &u, UpstreamServer *s) {
     s->fails++;
-    if (s->max_fails && s->fails >= s->max_fails) {
+    if (s->max_fails && s->fails >= s->max_fails && !single_server(u)) {
         s->failed_until_ms = clock::now_ms() + s->fail_timeout_ms;
         PT_LOG(log::Warn, 0, "upstream server temporarily disabled: %s", s->name.c_str());
     }
@@ -251,7 +257,7 @@ void on_connect(evutil_socket_t fd, short what, void *arg) {
     close(c->fd);
     c->fd = -1;
     c->server->active--;
-    fail_server(c->server);
+    fail_server(*c->u, c->server);
     std::vector<UpstreamServer *> tried{c->server};
     if (c->tries < int(c->u->servers.size())) {
         try_connect(c, tried);
@@ -302,7 +308,7 @@ void try_connect(pt_upstream_conn *c, std::vector<UpstreamServer *> &tried) {
         close(fd);
         c->fd = -1;
         s->active--;
-        fail_server(s);
+        fail_server(*c->u, s);
         tried.push_back(s);
         if (c->tries >= int(c->u->servers.size())) {
             deliver_later(c, 502);
@@ -400,7 +406,7 @@ int upstream_connect(pt_request *r, Upstream *u, int64_t timeout_ms, pt_connect_
         delete ic;
         event_free(c->ev);
         c->ev = nullptr;
-        if (!available(*c->server, now)) {
+        if (!available(*u, *c->server, now)) {
             close_conn(c);
             delete c;
             continue;
@@ -435,7 +441,7 @@ pt_str upstream_conn_name(pt_upstream_conn *c) {
 void upstream_release(pt_upstream_conn *c, int keep, int failed) {
     Upstream *u = c->u;
     c->server->active--;
-    if (failed) fail_server(c->server);
+    if (failed) fail_server(*c->u, c->server);
     c->requests++;
     Worker *w = current_worker();
     if (!keep || !u->keepalive || c->requests >= u->keepalive_requests || !w || w->draining) {

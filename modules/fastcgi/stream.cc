@@ -261,7 +261,13 @@ void on_event(bufferevent *, short what, void *arg) {
         return;
     }
     if (s->head_done) {
-        H->log(PT_LOG_ERR, s->r, "upstream prematurely closed FastCGI stdout while reading upstream");
+        // the head is out: only the cause can still be told (a reset or a
+        // plain close), in the log
+        if (what & BEV_EVENT_ERROR)
+            H->log(PT_LOG_ERR, s->r, "upstream reset the connection (%s) while reading FastCGI stdout",
+                   evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        else
+            H->log(PT_LOG_ERR, s->r, "upstream prematurely closed FastCGI stdout while reading upstream");
         shutdown_backend(s, false, true);
         H->finalize(s->r, PT_ERROR); // the client sees a truncated response, never a wrong one
         return;

@@ -72,9 +72,11 @@ void log_error(Stream *s, const char *reason) {
 // Ends the request with a status of ours (before the response head went
 // out) or cuts it (after): the client sees an error or an incomplete
 // response, never a wrong one. s is gone afterwards.
-void fail(Stream *s, int status, const char *reason) {
+// `counted`: a failure against the server (max_fails), as nginx's default
+// proxy_next_upstream "error timeout"; an invalid answer is not one.
+void fail(Stream *s, int status, const char *reason, bool counted = false) {
     log_error(s, reason);
-    shutdown_backend(s, false, true);
+    shutdown_backend(s, false, counted);
     H->finalize(s->r, s->phase == Phase::Body ? PT_ERROR : status);
 }
 
@@ -142,7 +144,18 @@ bool on_head(Stream *s, evbuffer *in) {
         if (resp.no_body) {
             s->mode = BodyMode::None;
             // HEAD: the length the upstream announced is the client's too
-            H->set_content_length(r, s->sent_head_method ? resp.content_length : -1);
+            int64_t announced = -1;
+            if (s->sent_head_method) {
+                // the parser reports no body for HEAD; the field tells the length
+                for (size_t i = 0; i < resp.nheaders; i++)
+                    if (ieq(sv(resp.headers[i].name), "Content-Length")) {
+                        std::string v(sv(resp.headers[i].value));
+                        char *end = nullptr;
+                        long long n = strtoll(v.c_str(), &end, 10);
+                        if (end && *end == '\0' && n >= 0 && !v.empty() && v[0] != '-') announced = n;
+                    }
+            }
+            H->set_content_length(r, announced);
         } else if (resp.chunked) {
             s->mode = BodyMode::Chunked;
             s->chunked = H->chunked_new(r, -1);
@@ -235,9 +248,10 @@ void on_event(bufferevent *bev, short what, void *arg) {
         if (what & BEV_EVENT_READING)
             fail(s, 504, s->phase == Phase::Head
                              ? "upstream timed out (110: Connection timed out) while reading response header from upstream"
-                             : "upstream timed out (110: Connection timed out) while reading upstream");
+                             : "upstream timed out (110: Connection timed out) while reading upstream",
+                 true);
         else
-            fail(s, 504, "upstream timed out (110: Connection timed out) while sending request to upstream");
+            fail(s, 504, "upstream timed out (110: Connection timed out) while sending request to upstream", true);
         return;
     }
     // EOF or error: whatever arrived before it is handled first
@@ -264,9 +278,10 @@ void on_event(bufferevent *bev, short what, void *arg) {
     if (s->phase == Phase::Head)
         fail(s, 502, (what & BEV_EVENT_ERROR)
                          ? "upstream reset the connection while reading response header from upstream"
-                         : "upstream prematurely closed connection while reading response header from upstream");
+                         : "upstream prematurely closed connection while reading response header from upstream",
+             true);
     else
-        fail(s, 502, "upstream prematurely closed connection while reading upstream");
+        fail(s, 502, "upstream prematurely closed connection while reading upstream", true);
 }
 
 void on_connected(void *data, pt_upstream_conn *uc, int status) {

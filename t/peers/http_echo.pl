@@ -74,7 +74,7 @@ while (1) {
             exit 0;
         } elsif ($target =~ m{^/headers}) {
             $out = "HTTP/1.1 200 OK\r\n${conn}X-Secret: s\r\nX-Accel-Redirect: /nope\r\nX-Pad: p\r\nX-Keep: k\r\nConnection: X-Hop\r\nX-Hop: h\r\nKeep-Alive: timeout=5\r\nContent-Length: 3\r\n\r\nhd\n";
-        } elsif ($target =~ m{^/redirect/(.*)}) {
+        } elsif ($target =~ m{/redirect/(.*)}) {
             my $host = $h{host} ? $h{host}[0] : 'none';
             $out = "HTTP/1.1 302 Found\r\n${conn}Location: http://$host/$1\r\nContent-Length: 0\r\n\r\n";
         } elsif ($target =~ m{^/early}) {

@@ -1,0 +1,303 @@
+#include "event/tls.h"
+
+#include "config/directive.h"
+#include "config/setters.h"
+#include "http/conf.h"
+#include "log/error_log.h"
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+namespace portico {
+namespace {
+using config::fmt_error;
+using config::sv;
+
+std::string openssl_error() {
+    unsigned long e = ERR_get_error();
+    char buf[256] = "unknown error";
+    if (e) ERR_error_string_n(e, buf, sizeof buf);
+    ERR_clear_error();
+    return buf;
+}
+
+TlsConf &tls_of(pt_conf *cf) {
+    ServerConf *s = cf->srv;
+    if (!s->tls) {
+        s->tls = std::make_shared<TlsConf>();
+        s->tls->file = cf->node ? cf->node->file.c_str() : "";
+        s->tls->line = cf->node ? cf->node->line : 0;
+    }
+    return *s->tls;
+}
+
+const char *set_cert(pt_conf *cf, void *, const pt_str *a, size_t) {
+    TlsConf &t = tls_of(cf);
+    std::string path(sv(a[1]));
+    if (!path.empty() && path[0] != '/') path = cf->cycle->conf_dir + "/" + path; // nginx: conf prefix
+    (sv(a[0]) == "ssl_certificate" ? t.certificates : t.keys).push_back(path);
+    return nullptr;
+}
+
+const char *set_protocols(pt_conf *cf, void *, const pt_str *a, size_t n) {
+    std::vector<std::string> list;
+    for (size_t i = 1; i < n; i++) {
+        std::string p(sv(a[i]));
+        if (p != "SSLv2" && p != "SSLv3" && p != "TLSv1" && p != "TLSv1.1" && p != "TLSv1.2" &&
+            p != "TLSv1.3")
+            return fmt_error("invalid value \"%s\" in \"ssl_protocols\" directive", p.c_str());
+        list.push_back(p);
+    }
+    tls_of(cf).protocols = list;
+    return nullptr;
+}
+
+const char *set_string(pt_conf *cf, void *, const pt_str *a, size_t) {
+    TlsConf &t = tls_of(cf);
+    std::string_view name = sv(a[0]);
+    std::string v(sv(a[1]));
+    if (name == "ssl_ciphers") t.ciphers = v;
+    else if (name == "ssl_ecdh_curve") t.ecdh_curve = v;
+    else if (name == "ssl_dhparam") t.dhparam = v[0] == '/' ? v : cf->cycle->conf_dir + "/" + v;
+    return nullptr;
+}
+
+const char *set_flag(pt_conf *cf, void *, const pt_str *a, size_t) {
+    bool v;
+    if (const char *e = config::parse_flag(sv(a[1]), v)) return e;
+    TlsConf &t = tls_of(cf);
+    if (sv(a[0]) == "ssl_prefer_server_ciphers") t.prefer_server_ciphers = v;
+    else if (sv(a[0]) == "ssl_session_tickets") t.session_tickets = v;
+    return nullptr;
+}
+
+const char *set_session_timeout(pt_conf *cf, void *, const pt_str *a, size_t) {
+    int64_t ms;
+    if (config::parse_msec(sv(a[1]), ms)) return "invalid value";
+    tls_of(cf).session_timeout_ms = ms;
+    return nullptr;
+}
+
+const char *set_session_cache(pt_conf *cf, void *, const pt_str *a, size_t n) {
+    // "off" | "none" | "builtin[:size]" | "shared:name:size": OpenSSL's own
+    // cache per worker; resumption across workers comes from session tickets,
+    // whose keys the master creates once and every worker inherits.
+    bool off = false;
+    for (size_t i = 1; i < n; i++) {
+        std::string_view v = sv(a[i]);
+        if (v == "off" || v == "none") off = true;
+        else if (v.substr(0, 7) != "builtin" && v.substr(0, 7) != "shared:")
+            return fmt_error("invalid session cache \"%.*s\"", int(v.size()), v.data());
+    }
+    tls_of(cf).session_cache_off = off;
+    return nullptr;
+}
+
+const char *set_ignore(pt_conf *, void *, const pt_str *, size_t) { return nullptr; }
+
+constexpr uint32_t HS = PT_CTX_HTTP | PT_CTX_SERVER;
+const pt_directive kDirectives[] = {
+    {"ssl_certificate", HS, PT_ARGS(1) | PT_ARGS_MULTI, PT_CONF_MAIN, set_cert},
+    {"ssl_certificate_key", HS, PT_ARGS(1) | PT_ARGS_MULTI, PT_CONF_MAIN, set_cert},
+    {"ssl_protocols", HS, PT_ARGS_1MORE, PT_CONF_MAIN, set_protocols},
+    {"ssl_ciphers", HS, PT_ARGS(1), PT_CONF_MAIN, set_string},
+    {"ssl_ecdh_curve", HS, PT_ARGS(1), PT_CONF_MAIN, set_string},
+    {"ssl_dhparam", HS, PT_ARGS(1), PT_CONF_MAIN, set_string},
+    {"ssl_prefer_server_ciphers", HS, PT_ARGS_FLAG, PT_CONF_MAIN, set_flag},
+    {"ssl_session_tickets", HS, PT_ARGS_FLAG, PT_CONF_MAIN, set_flag},
+    {"ssl_session_timeout", HS, PT_ARGS(1), PT_CONF_MAIN, set_session_timeout},
+    {"ssl_session_cache", HS, PT_ARGS(1) | PT_ARGS(2), PT_CONF_MAIN, set_session_cache},
+    {"ssl_stapling", HS, PT_ARGS_FLAG, PT_CONF_MAIN, set_ignore},
+    {"ssl_stapling_verify", HS, PT_ARGS_FLAG, PT_CONF_MAIN, set_ignore},
+    {"ssl_buffer_size", HS, PT_ARGS(1), PT_CONF_MAIN, set_ignore},
+    {nullptr, 0, 0, PT_CONF_MAIN, nullptr},
+};
+
+int proto_version(const std::string &p) {
+    if (p == "TLSv1") return TLS1_VERSION;
+    if (p == "TLSv1.1") return TLS1_1_VERSION;
+    if (p == "TLSv1.2") return TLS1_2_VERSION;
+    if (p == "TLSv1.3") return TLS1_3_VERSION;
+    return SSL3_VERSION;
+}
+
+// SNI: the server{} whose server_name matches gets the handshake, with its
+// certificate (RFC 6066 §3); unknown names stay on the default server.
+int on_servername(SSL *ssl, int *, void *arg) {
+    (void)arg;
+    auto *g = static_cast<ListenGroup *>(SSL_get_app_data(ssl));
+    if (!g) return SSL_TLSEXT_ERR_OK;
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (!name) return SSL_TLSEXT_ERR_OK;
+    std::string host;
+    if (!http::normalize_host(name, host)) return SSL_TLSEXT_ERR_OK;
+    auto *s = static_cast<ServerConf *>(g->names.find(host));
+    if (s && s->tls && s->tls->ctx) SSL_set_SSL_CTX(ssl, s->tls->ctx);
+    return SSL_TLSEXT_ERR_OK;
+}
+
+int on_alpn(SSL *, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+            unsigned int inlen, void *) {
+    static const unsigned char ours[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    unsigned char *sel;
+    if (SSL_select_next_proto(&sel, outlen, ours, sizeof ours, in, inlen) != OPENSSL_NPN_NEGOTIATED)
+        return SSL_TLSEXT_ERR_NOACK;
+    *out = sel;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+template <class T> void inherit(std::optional<T> &c, const std::optional<T> &p) {
+    if (!c && p) c = p;
+}
+
+bool build_ctx(Cycle &c, TlsConf &t, std::string &err) {
+    auto where = [&] { return std::string(" in ") + t.file + ":" + std::to_string(t.line); };
+    if (t.certificates.empty()) {
+        err = "no \"ssl_certificate\" is defined" + where();
+        return false;
+    }
+    if (t.keys.size() != t.certificates.size()) {
+        err = "no \"ssl_certificate_key\" is defined for certificate \"" + t.certificates.back() +
+              "\"" + where();
+        return false;
+    }
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        err = "SSL_CTX_new() failed: " + openssl_error();
+        return false;
+    }
+    t.ctx = ctx;
+    // nginx's default: TLSv1.2 TLSv1.3 (1.22); TLS 1.0/1.1 only when asked
+    std::vector<std::string> protos = t.protocols.value_or(std::vector<std::string>{"TLSv1.2", "TLSv1.3"});
+    int lo = TLS1_3_VERSION, hi = TLS1_VERSION;
+    for (auto &p : protos) {
+        int v = proto_version(p);
+        if (v < TLS1_VERSION) continue;
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+    }
+    if (lo < TLS1_2_VERSION) SSL_CTX_set_security_level(ctx, 0); // old protocols need level 0 in OpenSSL 3
+    SSL_CTX_set_min_proto_version(ctx, lo);
+    SSL_CTX_set_max_proto_version(ctx, hi);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    if (t.prefer_server_ciphers.value_or(false)) SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (!t.session_tickets.value_or(true)) SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    // nginx's default cipher list is "HIGH:!aNULL:!MD5"
+    std::string ciphers = t.ciphers.value_or("HIGH:!aNULL:!MD5");
+    if (!SSL_CTX_set_cipher_list(ctx, ciphers.c_str())) {
+        err = "SSL_CTX_set_cipher_list(\"" + ciphers + "\") failed: " + openssl_error() + where();
+        return false;
+    }
+    if (t.ecdh_curve && *t.ecdh_curve != "auto" && !SSL_CTX_set1_groups_list(ctx, t.ecdh_curve->c_str())) {
+        err = "SSL_CTX_set1_groups_list(\"" + *t.ecdh_curve + "\") failed" + where();
+        return false;
+    }
+    if (t.dhparam) {
+        BIO *bio = BIO_new_file(t.dhparam->c_str(), "r");
+        EVP_PKEY *dh = bio ? PEM_read_bio_Parameters(bio, nullptr) : nullptr;
+        if (bio) BIO_free(bio);
+        if (!dh || !SSL_CTX_set0_tmp_dh_pkey(ctx, dh)) {
+            if (dh) EVP_PKEY_free(dh);
+            err = "cannot load DH parameters \"" + *t.dhparam + "\"" + where();
+            return false;
+        }
+    }
+    SSL_CTX_set_timeout(ctx, long(t.session_timeout_ms.value_or(300000) / 1000));
+    SSL_CTX_set_session_cache_mode(ctx, t.session_cache_off.value_or(false) ? SSL_SESS_CACHE_OFF
+                                                                            : SSL_SESS_CACHE_SERVER);
+    SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char *>("portico"), 7);
+    // several certificates (RSA + ECDSA): OpenSSL picks by the client's signature algorithms
+    for (size_t i = 0; i < t.certificates.size(); i++) {
+        if (SSL_CTX_use_certificate_chain_file(ctx, t.certificates[i].c_str()) != 1) {
+            err = "cannot load certificate \"" + t.certificates[i] + "\": " + openssl_error() + where();
+            return false;
+        }
+        if (SSL_CTX_use_PrivateKey_file(ctx, t.keys[i].c_str(), SSL_FILETYPE_PEM) != 1) {
+            err = "cannot load certificate key \"" + t.keys[i] + "\": " + openssl_error() + where();
+            return false;
+        }
+    }
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, nullptr);
+    (void)c;
+    return true;
+}
+} // namespace
+
+TlsConf::~TlsConf() {
+    if (ctx) SSL_CTX_free(ctx);
+}
+
+const pt_directive *tls_directives() { return kDirectives; }
+
+bool tls_finish(Cycle &c, std::string &err) {
+    HttpConf &h = *c.http;
+    const TlsConf *d = h.defaults.tls.get();
+    for (auto &sp : h.servers) {
+        ServerConf &s = *sp;
+        bool needs = false;
+        for (auto &l : s.listens) needs |= l.ssl;
+        if (!s.tls && !needs) continue;
+        if (!s.tls) {
+            s.tls = std::make_shared<TlsConf>();
+            s.tls->file = s.file;
+            s.tls->line = s.line;
+        }
+        TlsConf &t = *s.tls;
+        if (d) {
+            if (t.certificates.empty()) t.certificates = d->certificates;
+            if (t.keys.empty()) t.keys = d->keys;
+            inherit(t.protocols, d->protocols);
+            inherit(t.ciphers, d->ciphers);
+            inherit(t.dhparam, d->dhparam);
+            inherit(t.ecdh_curve, d->ecdh_curve);
+            inherit(t.prefer_server_ciphers, d->prefer_server_ciphers);
+            inherit(t.session_tickets, d->session_tickets);
+            inherit(t.session_timeout_ms, d->session_timeout_ms);
+            inherit(t.session_cache_off, d->session_cache_off);
+        }
+        if (t.certificates.empty() && !needs) continue;
+        if (!build_ctx(c, t, err)) {
+            if (t.certificates.empty())
+                err = "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in " +
+                      std::string(s.file) + ":" + std::to_string(s.line);
+            return false;
+        }
+    }
+    for (auto &g : h.groups) {
+        if (!g->listen.ssl) continue;
+        ServerConf *s = g->default_server;
+        if (!s->tls || !s->tls->ctx) {
+            err = "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in " +
+                  std::string(s->file) + ":" + std::to_string(s->line);
+            return false;
+        }
+        // the group (its server names) travels with each SSL object
+        SSL_CTX_set_tlsext_servername_callback(s->tls->ctx, on_servername);
+    }
+    return true;
+}
+
+bufferevent *tls_accept(event_base *base, int fd, ListenGroup *g) {
+    SSL *ssl = SSL_new(g->default_server->tls->ctx);
+    if (!ssl) return nullptr;
+    SSL_set_app_data(ssl, g);
+    return bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+}
+
+bool tls_variable(bufferevent *bev, std::string_view name, std::string &out) {
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : nullptr;
+    if (!ssl) return false;
+    if (name == "ssl_protocol") out += SSL_get_version(ssl);
+    else if (name == "ssl_cipher") out += SSL_get_cipher_name(ssl);
+    else if (name == "ssl_server_name") {
+        const char *n = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+        if (!n) return false;
+        out += n;
+    } else if (name == "ssl_session_reused") out += SSL_session_reused(ssl) ? "r" : ".";
+    else return false;
+    return true;
+}
+} // namespace portico

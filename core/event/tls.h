@@ -1,0 +1,43 @@
+#pragma once
+// TLS termination (OpenSSL 3 through libevent's OpenSSL bufferevents).
+// Lives in the core rather than a module (see LAYOUT.md note 1): it wraps
+// the connection before any HTTP exists; the ssl_* directives keep nginx's
+// names and contexts.
+#include <portico/module.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct ssl_st SSL;
+struct bufferevent;
+struct event_base;
+
+namespace portico {
+struct Cycle;
+struct ServerConf;
+struct ListenGroup;
+
+struct TlsConf {
+    std::vector<std::string> certificates, keys;
+    std::optional<std::vector<std::string>> protocols;
+    std::optional<std::string> ciphers, dhparam, ecdh_curve;
+    std::optional<bool> prefer_server_ciphers, session_tickets;
+    std::optional<int64_t> session_timeout_ms;
+    std::optional<bool> session_cache_off;
+    const char *file = "";
+    unsigned line = 0;
+    SSL_CTX *ctx = nullptr; // built at load, inherited by the workers
+    ~TlsConf();
+};
+
+const pt_directive *tls_directives();
+// Builds every server's SSL_CTX and checks `listen ... ssl` has a certificate.
+bool tls_finish(Cycle &c, std::string &err);
+// A TLS bufferevent for an accepted socket on an ssl listener.
+bufferevent *tls_accept(event_base *base, int fd, ListenGroup *g);
+// $ssl_protocol, $ssl_cipher, $ssl_server_name, $ssl_session_reused
+bool tls_variable(bufferevent *bev, std::string_view name, std::string &out);
+} // namespace portico
