@@ -18,8 +18,11 @@ need_tool('Go FastCGI tests', 'go');
 my $s = Test::Portico->new;
 my $go = eval { Test::Portico::Peers->go_app($s, name => 'goapp') };
 if (!$go) {
-    # a toolchain that cannot build offline is an environment problem
-    plan skip_all => "cannot build or start t/peers/fcgi_app.go: $@";
+    # go is installed: a responder that does not build or start is a failure
+    plan tests => 1;
+    fail("build and start t/peers/fcgi_app.go");
+    diag $@;
+    exit 1;
 }
 my $hello = Test::Portico::Peers->fcgi_hello($s, name => 'hello');
 my $go_port = ($go->addr =~ /:(\d+)$/)[0];
