@@ -186,9 +186,7 @@ for my $case ([ 'unix', $s->port, $fpm_unix ], [ 'tcp', $s->port2, $fpm_tcp ]) {
     is $r->{body}, "static target\n", "$name: local redirect served the target's body";
     ok !defined $r->{headers}{location}, "$name: no Location to the client on a local redirect";
     $r = req($port, '/local_redirect.php');
-    TODO: {
-        local $TODO = 'core keeps the SCRIPT_NAME/PATH_INFO split across internal redirects '
-            . '(cgi_conf.cc ensure_split): the redirected request runs local_redirect.php again';
+    {
         is $r->{status}, 200, "$name: local redirect to another PHP script served";
         like $r->{body}, qr{^other page uri=/local_redirect\.php script=/other\.php query=from=local$}m,
             "$name: local redirect ran other.php with the new query";
@@ -216,9 +214,7 @@ for my $case ([ 'unix', $s->port, $fpm_unix ], [ 'tcp', $s->port2, $fpm_tcp ]) {
         $raw = $s->http("GET $path HTTP/1.0\r\nHost: localhost\r\n\r\n", port => $port);
         ($r) = parse_response($raw);
         like $r->{status}, qr/^40[04]$/, "$name: $path refused";
-        TODO: {
-            local $TODO = 'core try_files turns the refused split (empty $fastcgi_script_name) '
-                . 'into its =404 fallback instead of the 400 it logged';
+        {
             is $r->{status}, 400, "$name: $path -> 400";
         }
         # the same path in a location without try_files: the gateway's own

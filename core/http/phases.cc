@@ -138,6 +138,8 @@ int try_files_phase(Request *r) {
     std::string v, root, path;
     for (size_t i = 0; i + 1 < list.size(); i++) {
         eval(r, list[i], v);
+        // $fastcgi_script_name of a refused path (CR/LF/NUL): answer 400 here
+        if (r->split_status) return r->split_status;
         bool want_dir = !v.empty() && v.back() == '/';
         eval(r, *r->loc->root, root);
         if (r->loc->root_is_alias) {
@@ -254,6 +256,10 @@ int internal_redirect(Request *r, std::string_view uri, std::string_view args) {
     }
     std::string u(uri);
     r->uri = std::move(u);
+    // a new URI gets its own SCRIPT_NAME / PATH_INFO (only try_files keeps
+    // the split: that is where nginx loses PATH_INFO)
+    r->split = {};
+    r->split_status = 0;
     r->args.assign(args);
     r->internal = true;
     r->ncaptures = 0;
@@ -288,6 +294,7 @@ void finalize_request(Request *r, int rc) {
         // an incomplete response rather than a wrong one
         r->keep_alive = false;
         r->c->close_after_write = true;
+        r->last_written = true; // no final chunk: the client must see the truncation
         finish_response(r);
         return;
     }
