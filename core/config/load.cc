@@ -4,6 +4,7 @@
 
 #include "config/directive.h"
 #include "event/tls.h"
+#include "http/rewrite.h"
 #include "http/core_directives.h"
 #include "http/realip.h"
 #include "log/error_log.h"
@@ -49,6 +50,7 @@ bool load_cycle(const Options &o, std::unique_ptr<Cycle> &out, std::string &err,
     reg.add(core_directives(), nullptr);
     reg.add(upstream_directives(), nullptr);
     reg.add(tls_directives(), nullptr);
+    reg.add(rewrite_directives(), nullptr);
     reg.add(realip_directives(), nullptr);
     if (!for_signal) {
         if (!load_modules(*c, err)) return false;

@@ -11,6 +11,7 @@
 #include "config/complex_value.h"
 #include "config/parser.h"
 #include "http/location.h"
+#include "http/rewrite.h"
 #include "http/server_lookup.h"
 #include "upstream/upstream.h"
 
@@ -103,6 +104,7 @@ struct LocationConf {
     std::optional<ComplexValue> return_text;
     bool internal = false;
     pt_handler_fn handler = nullptr;
+    RewriteProgram rewrite; // set / rewrite / if / break, in order (not inherited)
     const ModuleInfo *handler_module = nullptr;
 
     // inherited settings
@@ -134,6 +136,7 @@ struct ServerConf {
         large_client_header_buffers_size, large_client_header_buffers_num;
     std::optional<bool> underscores_in_headers, ignore_invalid_headers, merge_slashes;
     int return_code = 0; // server-level `return` (server rewrite phase)
+    RewriteProgram rewrite; // server-level rewrite-module directives
     std::shared_ptr<TlsConf> tls; // ssl_* settings and the SSL_CTX (event/tls.cc)
     std::optional<ComplexValue> return_text;
 };

@@ -110,18 +110,28 @@ void start_request(Connection *c) {
     r->cycle = w->cycle;
     r->start_ms = clock::now_ms();
     r->ctx.assign(w->cycle->modules.size(), nullptr);
-    snprintf(r->request_id, sizeof r->request_id, "%016llx%016llx",
-             (unsigned long long)next_random(), (unsigned long long)next_random());
+    r->request_id[0] = 0; // $request_id is made when first asked for
     c->requests++;
 
     ServerConf *srv = c->group->default_server;
     if (!r->head.host.empty()) {
-        if (!http::normalize_host(r->head.host, r->host)) {
-            r->srv = srv;
-            r->loc = srv->loc.get();
-            return refuse(c, 400, "invalid host", r);
+        // a keep-alive client repeats its Host: the virtual server found for
+        // the same bytes last time is still the answer (the config is fixed
+        // for the worker's life)
+        if (c->host_srv && r->head.host == c->host_raw) {
+            r->host = c->host_norm;
+            srv = c->host_srv;
+        } else {
+            if (!http::normalize_host(r->head.host, r->host)) {
+                r->srv = srv;
+                r->loc = srv->loc.get();
+                return refuse(c, 400, "invalid host", r);
+            }
+            if (void *s = c->group->names.find(r->host)) srv = static_cast<ServerConf *>(s);
+            c->host_raw.assign(r->head.host);
+            c->host_norm = r->host;
+            c->host_srv = srv;
         }
-        if (void *s = c->group->names.find(r->host)) srv = static_cast<ServerConf *>(s);
     } else if (void *s = c->group->names.find("")) {
         srv = static_cast<ServerConf *>(s);
     }
@@ -150,6 +160,13 @@ void start_request(Connection *c) {
 void process_input(Connection *c);
 
 } // namespace
+
+void make_request_id(Request *r) {
+    static const char hex[] = "0123456789abcdef";
+    uint64_t v[2] = {next_random(), next_random()};
+    for (int i = 0; i < 32; i++) r->request_id[i] = hex[(v[i / 16] >> (60 - 4 * (i % 16))) & 15];
+    r->request_id[32] = 0;
+}
 
 // The parser writes into this per-connection scratch head, then the request
 // takes a copy whose views are rebased into its own buffer.
@@ -237,7 +254,7 @@ void body_complete(Connection *c) {
     continue_request_after_body(r);
 }
 
-void process_input(Connection *c) {
+void process_input_loop(Connection *c) {
     while (c->bev) {
         // A refused or last request ends the input: bytes behind it are never
         // read as another request (a refusal after the head was accepted,
@@ -271,6 +288,40 @@ void process_input(Connection *c) {
         // the request may have finished synchronously and left the next
         // pipelined one in the buffer, or wants its body: loop
     }
+}
+
+// Plain connections write what the requests just answered at once, as nginx
+// does, instead of arming the write event and writing on the next loop turn:
+// that costs two epoll_ctl and one epoll_wait per keep-alive request. The
+// write event is only armed for what the socket did not take (and by
+// on_output_added for output added outside process_input, e.g. upstreams).
+void flush_output(Connection *c) {
+    evbuffer *out = bufferevent_get_output(c->bev);
+    int fd = bufferevent_getfd(c->bev);
+    while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0) {
+    }
+    if (evbuffer_get_length(out) > 0) {
+        bufferevent_enable(c->bev, EV_WRITE); // libevent finishes (or sees the error)
+        return;
+    }
+    // cancels the write event the additions queued (libevent applies epoll
+    // changes at the next dispatch, so nothing reaches the kernel)
+    bufferevent_disable(c->bev, EV_WRITE);
+    if (c->close_after_write || c->waiting_drain) on_write(c->bev, c);
+}
+
+void on_output_added(evbuffer *, const evbuffer_cb_info *info, void *arg) {
+    auto *c = static_cast<Connection *>(arg);
+    if (info->n_added == 0 || c->in_process || !c->bev) return;
+    if (!(bufferevent_get_enabled(c->bev) & EV_WRITE)) bufferevent_enable(c->bev, EV_WRITE);
+}
+
+void process_input(Connection *c) {
+    if (!c->direct_write || c->in_process) return process_input_loop(c);
+    c->in_process = true;
+    process_input_loop(c);
+    c->in_process = false;
+    if (c->bev && c->state != ConnState::Closing) flush_output(c);
 }
 
 void on_read(bufferevent *, void *arg) {
@@ -352,7 +403,12 @@ void connection_accept(Worker *w, ListenGroup *g, int fd, sockaddr *sa, int) {
         else
             c->bev = tls_accept(w->base, fd, g);
     }
-    if (!c->bev) c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev) {
+        c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        c->direct_write = !g->listen.ssl; // see flush_output
+        if (c->direct_write)
+            evbuffer_add_cb(bufferevent_get_output(c->bev), on_output_added, c);
+    }
     c->header_timer = evtimer_new(w->base, on_header_timeout, c);
     ServerConf *s = g->default_server;
     c->limits.max_request_line = size_t(*s->large_client_header_buffers_size);

@@ -190,7 +190,42 @@ int content_phase(Request *r) {
 }
 
 // After the location is known: everything up to content.
+int do_rewrite_return(Request *r, const RewriteOp *op) {
+    std::optional<ComplexValue> text;
+    if (auto *t = static_cast<const ComplexValue *>(rewrite_return_text(op))) text = *t;
+    return do_return(r, rewrite_return_code(op), text);
+}
+
+// The status a rewrite program ended with: its `return` (with text), or a
+// redirect whose Location is set.
+int rewrite_status(Request *r, int status) {
+    const RewriteOp *op = r->rewrite_return;
+    r->rewrite_return = nullptr;
+    if (!op) return status;
+    return do_rewrite_return(r, op);
+}
+
 int process_location(Request *r) {
+    if (!r->loc->rewrite.empty()) {
+        int status = 0;
+        RewriteResult rr = run_rewrite(r, r->loc->rewrite, status);
+        if (rr == RewriteResult::Status) return rewrite_status(r, status);
+        if (rr == RewriteResult::NewLocation) {
+            // rewrite ... last (or no flag): the new URI chooses a location again
+            if (++r->redirects > kMaxRedirects) {
+                PT_LOG(log::Err, r->c->id, "rewrite or internal redirection cycle while processing \"%s\"",
+                       r->uri.c_str());
+                return 500;
+            }
+            r->internal = true;
+            if (!find_location(r)) return 500;
+            return process_location(r);
+        }
+        if (r->rewrite_break) {
+            r->rewrite_break = false;
+            compute_filename(r);
+        }
+    }
     if (r->loc->return_code) return do_return(r, r->loc->return_code, r->loc->return_text);
     for (const auto &p : r->cycle->phases[PT_PHASE_REWRITE]) {
         int rc = p.fn(r, r->loc->module_conf[p.mod->index]);
@@ -217,6 +252,16 @@ void finalize_if_alive(Connection *c, Request *r, int rc) {
 } // namespace
 
 void run_request(Request *r) {
+    if (!r->srv->rewrite.empty()) {
+        int status = 0;
+        // server-level rewrites run before the location is chosen
+        if (run_rewrite(r, r->srv->rewrite, status) == RewriteResult::Status) {
+            Connection *c = r->c;
+            finalize_if_alive(c, r, rewrite_status(r, status));
+            return;
+        }
+        r->rewrite_break = false;
+    }
     if (r->srv->return_code) {
         Connection *c = r->c;
         finalize_if_alive(c, r, do_return(r, r->srv->return_code, r->srv->return_text));

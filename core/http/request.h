@@ -63,7 +63,7 @@ struct pt_request {
     std::unique_ptr<portico::http::ChunkedDecoder> chunked;
 
     int64_t start_ms = 0;
-    char request_id[33] = {};
+    char request_id[33] = {}; // empty until $request_id is first used
     bool pending = false; // content handler returned PT_AGAIN
     std::vector<void *> ctx;
     std::vector<std::pair<void (*)(void *), void *>> cleanups;
@@ -73,6 +73,11 @@ struct pt_request {
     portico::cgi::SplitResult split;
     int split_status = 0;
     size_t filter_pos = 0; // the body filter running (filters.cc)
+
+    // rewrite module (rewrite.cc): `set` variables, a `return` inside `if`
+    std::vector<std::pair<std::string, std::string>> user_vars;
+    const portico::RewriteOp *rewrite_return = nullptr;
+    bool rewrite_break = false;
 
     // request-scoped memory (host->palloc); released with the request
     char arena_buf[2048];
@@ -108,6 +113,11 @@ struct Connection {
     bool idle = false; // between requests on a keep-alive connection
     bool plain_on_tls = false; // plain HTTP arrived on a TLS listener
     std::string spare_head; // reused capacity for the next request's head copy
+    // the last Host bytes seen, normalized, and the server they selected
+    std::string host_raw, host_norm;
+    ServerConf *host_srv = nullptr;
+    bool direct_write = false; // plain socket: process_input writes its output itself
+    bool in_process = false;   // inside process_input (output is flushed at its end)
 };
 
 // http_connection.cc
@@ -117,6 +127,7 @@ void connection_drain(Connection *c); // graceful stop: close when idle
 void request_done(Request *r);          // the response is complete
 void start_body(Request *r);            // read the body, then continue_after_body()
 void connection_resume(Connection *c);
+void make_request_id(Request *r); // fills r->request_id ($request_id)
 
 // phases.cc
 void run_request(Request *r);

@@ -8,7 +8,9 @@
 #include "log/error_log.h"
 #include "process/worker.h"
 
+#include <cerrno>
 #include <cstring>
+#include <deque>
 #include <strings.h>
 #include <unistd.h>
 
@@ -175,9 +177,136 @@ int send_header(Request *r) {
     return PT_OK;
 }
 
+// ---------------------------------------------------------------- body pump
+// A file going through the body filters (gzip) is read in pieces, and only
+// while the connection's output holds less than kPumpHigh: reading it all at
+// once would put the whole (filtered) file in memory for a slow or distant
+// client, 50 MiB for a 100 MiB text file. The rest waits until the client
+// has taken the output down to kPumpLow. Bytes sent after a waiting file
+// (multipart range boundaries) queue behind it, and so does the finish.
+namespace {
+constexpr size_t kPumpHigh = 256 * 1024, kPumpLow = 64 * 1024, kPumpPiece = 32 * 1024;
+
+struct PumpSegment {
+    int fd = -1; // -1: `bytes` instead of a file
+    int64_t off = 0, len = 0;
+    std::string bytes;
+};
+
+struct BodyPump {
+    Request *r = nullptr;
+    std::deque<PumpSegment> queue;
+    bool finish_pending = false;
+    bool waiting = false; // for the output to drain
+    event *resume = nullptr;
+    evbuffer *out = nullptr;
+    evbuffer_cb_entry *watch = nullptr;
+    ~BodyPump() {
+        if (watch) evbuffer_remove_cb_entry(out, watch);
+        if (resume) event_free(resume);
+        for (auto &s : queue)
+            if (s.fd >= 0) close(s.fd);
+    }
+};
+
+void pump_release(void *p) { delete static_cast<BodyPump *>(p); }
+
+BodyPump *pump_of(Request *r) {
+    for (auto &[fn, data] : r->cleanups)
+        if (fn == pump_release) return static_cast<BodyPump *>(data);
+    return nullptr;
+}
+
+void pump_run(BodyPump *p);
+
+void on_pump_resume(evutil_socket_t, short, void *arg) { pump_run(static_cast<BodyPump *>(arg)); }
+
+void on_output_change(evbuffer *buf, const evbuffer_cb_info *info, void *arg) {
+    auto *p = static_cast<BodyPump *>(arg);
+    if (p->waiting && info->n_deleted && evbuffer_get_length(buf) <= kPumpLow) {
+        p->waiting = false;
+        event_active(p->resume, EV_WRITE, 0);
+    }
+}
+
+// Feeds queued segments into the filters until the queue is empty or the
+// output is full. Returns PT_OK, or PT_ERROR after a read error (the
+// connection is then closed if the response was already in flight).
+int pump_feed(BodyPump *p) {
+    Request *r = p->r;
+    char buf[kPumpPiece];
+    while (!p->queue.empty()) {
+        if (evbuffer_get_length(p->out) >= kPumpHigh) {
+            p->waiting = true;
+            return PT_OK;
+        }
+        PumpSegment &s = p->queue.front();
+        if (s.fd < 0) {
+            std::string bytes = std::move(s.bytes);
+            p->queue.pop_front();
+            if (int rc = filter_body(r, bytes, false); rc != PT_OK) return rc;
+            continue;
+        }
+        ssize_t n = pread(s.fd, buf, size_t(std::min<int64_t>(s.len, kPumpPiece)), s.off);
+        if (n <= 0) {
+            PT_LOG(log::Crit, r->c->id, "pread() of a file being sent failed (%s)",
+                   n < 0 ? strerror(errno) : "file shrank");
+            return PT_ERROR;
+        }
+        s.off += n;
+        s.len -= n;
+        if (s.len == 0) {
+            close(s.fd);
+            p->queue.pop_front();
+        }
+        if (int rc = filter_body(r, {buf, size_t(n)}, false); rc != PT_OK) return rc;
+    }
+    return PT_OK;
+}
+
+void finish_now(Request *r) {
+    filter_body(r, {}, true);
+    request_done(r);
+}
+
+// From the event loop: more of a queued body, then the deferred finish.
+void pump_run(BodyPump *p) {
+    Request *r = p->r;
+    if (pump_feed(p) != PT_OK) {
+        connection_close(r->c); // a truncated response: the client must not see it complete
+        return;
+    }
+    if (p->waiting || !p->queue.empty() || !p->finish_pending) return;
+    p->finish_pending = false;
+    finish_now(r); // may end the request and free p
+}
+
+BodyPump *pump_start(Request *r) {
+    if (BodyPump *p = pump_of(r)) return p;
+    auto *p = new BodyPump;
+    p->r = r;
+    p->out = bufferevent_get_output(r->c->bev);
+    p->resume = event_new(bufferevent_get_base(r->c->bev), -1, 0, on_pump_resume, p);
+    p->watch = evbuffer_add_cb(p->out, on_output_change, p);
+    r->cleanups.emplace_back(pump_release, p);
+    return p;
+}
+
+bool pump_busy(Request *r) {
+    BodyPump *p = pump_of(r);
+    return p && !p->queue.empty();
+}
+} // namespace
+
 int send_data(Request *r, const void *data, size_t len) {
     if (!r->header_sent) send_header(r);
     if (len == 0) return PT_OK;
+    if (pump_busy(r)) { // behind a file still waiting: keep the order
+        PumpSegment s;
+        s.bytes.assign(static_cast<const char *>(data), len);
+        pump_of(r)->queue.push_back(std::move(s));
+        return PT_OK;
+    }
     return filter_body(r, {static_cast<const char *>(data), len}, false);
 }
 
@@ -214,21 +343,15 @@ int send_file(Request *r, int fd, int64_t off, int64_t len) {
         return PT_OK;
     }
     if (has_body_filters(r)) {
-        // filters need the bytes: read the file in pieces instead of sendfile
-        char buf[32768];
-        int rc = PT_OK;
-        while (len > 0 && rc == PT_OK) {
-            ssize_t n = pread(fd, buf, size_t(std::min<int64_t>(len, sizeof buf)), off);
-            if (n <= 0) {
-                rc = PT_ERROR;
-                break;
-            }
-            rc = filter_body(r, {buf, size_t(n)}, false);
-            off += n;
-            len -= n;
-        }
-        close(fd);
-        return rc;
+        // filters need the bytes: read the file in pieces instead of
+        // sendfile, as fast as the client takes them (the body pump above)
+        BodyPump *p = pump_start(r);
+        PumpSegment s;
+        s.fd = fd;
+        s.off = off;
+        s.len = len;
+        p->queue.push_back(std::move(s));
+        return p->waiting ? PT_OK : pump_feed(p);
     }
     evbuffer *out = bufferevent_get_output(r->c->bev);
     if (r->chunked_out) {
@@ -251,8 +374,14 @@ int finish_response(Request *r) {
     if (r->finished) return PT_OK;
     if (!r->header_sent) send_header(r);
     r->finished = true;
-    filter_body(r, {}, true);
-    request_done(r);
+    if (pump_busy(r)) {
+        // the body is still being pumped: finish when it is out; the
+        // connection resumes reading then, as after PT_AGAIN
+        pump_of(r)->finish_pending = true;
+        r->pending = true;
+        return PT_OK;
+    }
+    finish_now(r);
     return PT_OK;
 }
 

@@ -4,6 +4,7 @@
 #include "base/clock.h"
 #include "base/version.h"
 #include "cgi/cgi_conf.h"
+#include "http/rewrite.h"
 #include "event/tls.h"
 #include "module/module_vars.h"
 #include "http/request.h"
@@ -91,7 +92,11 @@ bool v_content_length(Request *r, std::string &o) {
     else if (r->head.chunked && r->body && !r->chunked) append_num(o, r->body_received);
     return true;
 }
-bool v_request_id(Request *r, std::string &o) { o += r->request_id; return true; }
+bool v_request_id(Request *r, std::string &o) {
+    if (!r->request_id[0]) make_request_id(r);
+    o += r->request_id;
+    return true;
+}
 bool v_status(Request *r, std::string &o) {
     char b[4];
     snprintf(b, sizeof b, "%03d", r->status ? r->status : 0);
@@ -216,7 +221,8 @@ std::string_view header_in(Request *r, std::string_view name) {
 }
 
 bool variable_exists(std::string_view name) {
-    if (table().count(name) || module_variable_exists(name)) return true;
+    if (table().count(name) || module_variable_exists(name) || user_variable_declared(name))
+        return true;
     for (const char *p : kPrefixes)
         if (name.size() > strlen(p) && name.substr(0, strlen(p)) == p) return true;
     // variables declared by modules through the ABI are resolved by name at
@@ -225,7 +231,8 @@ bool variable_exists(std::string_view name) {
                                         "proxy_host", "proxy_port", "proxy_add_x_forwarded_for",
                                         "upstream_addr", "upstream_status",
                                         "upstream_response_time", "gzip_ratio", "ssl_protocol",
-                                        "ssl_cipher", "ssl_server_name", "ssl_session_reused",
+                                        "ssl_cipher", "ssl_server_name", "ssl_session_reused", "portico_forwarded", "portico_x_forwarded_host",
+                                        "portico_location", "portico_uri_changed",
                                         "realip_remote_addr", "limit_rate", "http2"};
     for (const char *k : known)
         if (name == k) return true;
@@ -233,6 +240,7 @@ bool variable_exists(std::string_view name) {
 }
 
 bool get_variable(Request *r, std::string_view name, std::string &out) {
+    if (!r->user_vars.empty() && get_user_variable(r, name, out)) return true;
     auto it = table().find(name);
     if (it != table().end()) return it->second(r, out);
     if (name.substr(0, 5) == "http_") {
@@ -274,7 +282,9 @@ bool get_variable(Request *r, std::string_view name, std::string &out) {
         }
         return false;
     }
-    if (name.substr(0, 8) == "fastcgi_") return cgi_request_variable(r, name, out);
+    if (name.substr(0, 8) == "fastcgi_" || name.substr(0, 8) == "portico_" ||
+        name == "proxy_add_x_forwarded_for")
+        return cgi_request_variable(r, name, out);
     if (get_module_variable(r, name, out)) return true;
     if (name.substr(0, 4) == "ssl_") return tls_variable(r->c->bev, name, out);
     if (name.substr(0, 10) == "sent_http_") {

@@ -194,13 +194,23 @@ void h_finalize(pt_request *r, int rc) {
     r->pending = false;
     finalize_request(r, rc);
 }
+// The new location's handler may answer synchronously, which frees r (and,
+// after an async start, may even begin the next pipelined request on the
+// connection). Then PT_DONE tells the caller r is gone: it must not call
+// finalize or touch r again; a live request's PT_DONE becomes PT_OK.
 int h_internal_redirect(pt_request *r, pt_str uri, pt_str args) {
+    Connection *c = r->c;
+    uint64_t serial = c->requests;
+    int rc;
     if (uri.len && uri.data[0] == '@') {
         void *named = r->srv->locations.find_named(sv(uri));
         if (!named) return 500;
-        return named_redirect(r, static_cast<LocationConf *>(named));
+        rc = named_redirect(r, static_cast<LocationConf *>(named));
+    } else {
+        rc = internal_redirect(r, sv(uri), sv(args));
     }
-    return internal_redirect(r, sv(uri), sv(args));
+    if (c->req.get() != r || c->requests != serial) return PT_DONE;
+    return rc == PT_DONE ? PT_OK : rc;
 }
 int h_is_head(pt_request *r) { return r->head.method == "HEAD"; }
 void *h_event_base(pt_request *) { return current_worker() ? current_worker()->base : nullptr; }

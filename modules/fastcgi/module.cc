@@ -120,7 +120,7 @@ const char *set_accepted(pt_conf *, void *, const pt_str *, size_t) {
 
 constexpr uint32_t HSL = PT_CTX_HTTP | PT_CTX_SERVER | PT_CTX_LOCATION;
 const pt_directive kDirectives[] = {
-    {"fastcgi_pass", PT_CTX_LOCATION | PT_CTX_IF, PT_ARGS(1), PT_CONF_LOC, set_pass},
+    {"fastcgi_pass", PT_CTX_LOCATION, PT_ARGS(1), PT_CONF_LOC, set_pass},
     {"fastcgi_param", HSL, PT_ARGS(2) | PT_ARGS(3) | PT_ARGS_MULTI, PT_CONF_LOC, set_cgi},
     {"fastcgi_split_path_info", PT_CTX_LOCATION, PT_ARGS(1), PT_CONF_LOC, set_cgi},
     {"fastcgi_index", HSL, PT_ARGS(1), PT_CONF_LOC, set_cgi},

@@ -104,7 +104,7 @@ void redirect(Stream *s, std::string_view target) {
     shutdown_backend(s, false, false);
     pt_request *r = s->r;
     int rc = H->internal_redirect(r, ps(uri), ps(args));
-    H->finalize(r, rc);
+    if (rc != PT_DONE) H->finalize(r, rc); // PT_DONE: answered, r is gone
 }
 
 // Returns false when the request has been finalized.

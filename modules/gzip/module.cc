@@ -316,7 +316,7 @@ const char *postconfig(pt_conf *cf) {
 
 constexpr uint32_t HSL = PT_CTX_HTTP | PT_CTX_SERVER | PT_CTX_LOCATION;
 const pt_directive kDirectives[] = {
-    {"gzip", HSL | PT_CTX_IF, PT_ARGS_FLAG, PT_CONF_LOC, set_flag},
+    {"gzip", HSL, PT_ARGS_FLAG, PT_CONF_LOC, set_flag},
     {"gzip_vary", HSL, PT_ARGS_FLAG, PT_CONF_LOC, set_flag},
     {"gzip_static", HSL, PT_ARGS(1), PT_CONF_LOC, set_flag},
     {"gzip_comp_level", HSL, PT_ARGS(1), PT_CONF_LOC, set_level},
