@@ -429,8 +429,10 @@ void connection_close(Connection *c) {
     Worker *w = c->worker;
     if (c->req && c->req->pending) abort_request(c->req.get());
     c->req.reset();
+    tunnel_free(c);
     evtimer_del(c->header_timer);
     event_free(c->header_timer);
+    if (c->direct_write) evbuffer_remove_cb(bufferevent_get_output(c->bev), on_output_added, c);
     bufferevent_free(c->bev);
     c->bev = nullptr;
     w->conns.erase(c);

@@ -91,7 +91,7 @@ using Request = ::pt_request;
 
 struct ListenGroup;
 
-enum class ConnState { ReadingHead, ReadingBody, Processing, Closing };
+enum class ConnState { ReadingHead, ReadingBody, Processing, Closing, Tunnel };
 
 struct Connection {
     uint64_t id = 0;
@@ -113,6 +113,7 @@ struct Connection {
     bool idle = false; // between requests on a keep-alive connection
     bool plain_on_tls = false; // plain HTTP arrived on a TLS listener
     std::string spare_head; // reused capacity for the next request's head copy
+    void *tunnel = nullptr; // after a 101 (tunnel.cc)
     // the last Host bytes seen, normalized, and the server they selected
     std::string host_raw, host_norm;
     ServerConf *host_srv = nullptr;
@@ -127,6 +128,9 @@ void connection_drain(Connection *c); // graceful stop: close when idle
 void request_done(Request *r);          // the response is complete
 void start_body(Request *r);            // read the body, then continue_after_body()
 void connection_resume(Connection *c);
+// tunnel.cc: the connection becomes a byte tunnel to the upstream after a 101
+int start_tunnel(Request *r, pt_upstream_conn *uc, std::string_view pending, int64_t idle_ms);
+void tunnel_free(Connection *c);
 void make_request_id(Request *r); // fills r->request_id ($request_id)
 
 // phases.cc

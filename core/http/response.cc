@@ -153,7 +153,9 @@ int send_header(Request *r) {
     // connection carries says "close" rather than promising more
     if (int64_t(r->c->requests) >= *r->loc->keepalive_requests || *r->loc->keepalive_timeout <= 0)
         r->keep_alive = false;
-    if (r->keep_alive) {
+    if (status == 101) {
+        out += "Connection: upgrade\r\n"; // a tunnel follows (tunnel.cc)
+    } else if (r->keep_alive) {
         out += "Connection: keep-alive\r\n";
     } else {
         out += "Connection: close\r\n";

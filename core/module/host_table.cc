@@ -226,6 +226,19 @@ void h_cleanup_add(pt_request *r, void (*fn)(void *), void *data) {
     r->cleanups.emplace_back(fn, data);
 }
 int64_t h_now_sec() { return clock::now_sec(); }
+int h_tunnel(pt_request *r, pt_upstream_conn *uc, pt_str pending, int64_t idle_ms) {
+    return start_tunnel(r, uc, sv(pending), idle_ms > 0 ? idle_ms : 60000);
+}
+int h_conf_location_kind(pt_conf *cf) {
+    if (!cf->loc) return 0;
+    switch (cf->loc->kind) {
+    case http::LocKind::Exact: return 1;
+    case http::LocKind::Regex:
+    case http::LocKind::RegexCaseless: return 2;
+    case http::LocKind::Named: return 3;
+    default: return 0;
+    }
+}
 
 const pt_host kHost = {
     sizeof(pt_host), PT_ABI_MAJOR, PT_ABI_MINOR,
@@ -247,6 +260,7 @@ const pt_host kHost = {
     hostfn::header_forwardable, hostfn::conf_add_variable,
     hostfn::conf_add_body_filter, hostfn::body_next, hostfn::resp_status,
     hostfn::resp_content_length, hostfn::resp_header_del,
+    h_tunnel, h_conf_location_kind,
 };
 } // namespace
 

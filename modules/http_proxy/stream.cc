@@ -94,6 +94,41 @@ void complete(Stream *s) {
 
 void start_exchange(Stream *s);
 
+// 101: the upstream accepted the client's Upgrade (nginx's WebSocket recipe
+// forwards it with proxy_set_header Upgrade/Connection). Only a protocol the
+// client asked for is accepted; then both connections become a tunnel.
+bool switch_protocols(Stream *s, evbuffer *in, const pt_http_response &resp) {
+    pt_request *r = s->r;
+    pt_str asked;
+    std::string_view offered;
+    for (size_t i = 0; i < resp.nheaders; i++)
+        if (ieq(sv(resp.headers[i].name), "Upgrade")) offered = sv(resp.headers[i].value);
+    if (!H->req_header(r, PT_STR("Upgrade"), &asked) || offered.empty() ||
+        !ieq(offered, sv(asked))) {
+        fail(s, 502, "upstream sent 101 Switching Protocols to a protocol the client did not ask for");
+        return false;
+    }
+    std::string upgrade(offered);
+    // the 101 head is ours: only Upgrade and the end-to-end fields pass
+    apply_response_head(r, s->conf, resp);
+    H->resp_header_set(r, PT_STR("Upgrade"), pt_str{upgrade.data(), upgrade.size()});
+    H->set_status(r, 101);
+    H->set_content_length(r, -1);
+    H->send_header(r);
+    evbuffer_drain(in, resp.head_len);
+    std::string pending(evbuffer_get_length(in), '\0');
+    evbuffer_remove(in, pending.data(), pending.size());
+    pt_upstream_conn *uc = s->uc;
+    s->uc = nullptr; // the host owns it now
+    bufferevent_free(s->bev);
+    s->bev = nullptr;
+    if (H->tunnel(r, uc, pt_str{pending.data(), pending.size()}, s->conf->read_timeout) != PT_OK) {
+        H->upstream_release(uc, 0, 0);
+        H->finalize(r, PT_ERROR);
+    }
+    return false;
+}
+
 // Returns false when the request has been finalized (s is gone).
 bool on_head(Stream *s, evbuffer *in) {
     for (;;) {
@@ -119,11 +154,7 @@ bool on_head(Stream *s, evbuffer *in) {
             fail(s, 502, why.c_str());
             return false;
         }
-        if (resp.status == 101) {
-            // a tunnel needs the client connection, which the ABI does not hand out yet
-            fail(s, 502, "upstream switched protocols (101), which this proxy does not tunnel yet");
-            return false;
-        }
+        if (resp.status == 101) return switch_protocols(s, in, resp);
         if (resp.status < 200) {
             if (++s->informational > kMaxInformational) {
                 fail(s, 502, "upstream sent too many informational (1xx) responses");

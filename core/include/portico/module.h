@@ -317,6 +317,16 @@ struct pt_host {
     int (*resp_status)(pt_request *r);
     int64_t (*resp_content_length)(pt_request *r); /* -1: unknown */
     int (*resp_header_del)(pt_request *r, pt_str name);
+
+    /* ---- protocol upgrade (WebSocket) ----
+     * After sending a 101 head (status 101, its Upgrade field set), hand the
+     * upstream connection to the host: the client and upstream become a byte
+     * tunnel with an idle timeout. `pending`: upstream bytes already read past
+     * the 101 head. The request is over when this returns PT_OK; the module
+     * must not touch r or uc again (its cleanup still runs). */
+    int (*tunnel)(pt_request *r, pt_upstream_conn *uc, pt_str pending, int64_t idle_ms);
+    /* kind of the location being configured: 0 prefix, 1 exact, 2 regex, 3 named */
+    int (*conf_location_kind)(pt_conf *cf);
 };
 
 /* The one symbol a module exports. It may keep `host` for later use, but must
