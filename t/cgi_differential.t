@@ -265,10 +265,8 @@ my @cases = (
     { name => 'Host upper case', req => r10('GET /index.php', 'Host: EXAMPLE.Test'), authority => 'example.test' },
     { name => 'absolute-form target',
       req => "GET http://abs.test:81/index.php?q=1 HTTP/1.1\r\nHost: example.test\r\nConnection: close\r\n\r\n",
-      authority => 'abs.test:81',
-      # REQUEST_URI is $request_uri = head.target, the whole absolute-form
-      # target; nginx's $request_uri is the path and query only.
-      todo => { REQUEST_URI => 'absolute-form: REQUEST_URI is the whole target, nginx sends /index.php?q=1' } },
+      # REQUEST_URI is the path and query only, as nginx's $request_uri
+      authority => 'abs.test:81' },
     { name => 'HTTP/1.0 without Host', req => r10('GET /index.php'), authority => 'example.test' },
     { name => 'Authorization', req => r11('GET /index.php', 'Authorization: Basic dXNlcjpwYXNz') },
     { name => 'Proxy-Authorization', req => r11('GET /index.php', 'Proxy-Authorization: Basic cHJveHk6cHc=') },

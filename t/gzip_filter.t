@@ -36,6 +36,8 @@ $s->write_file('html/page.txt', $page);
 $s->write_file('html/small.html', "<p>tiny</p>\n");
 $s->write_file('html/mid.html', 'x' x 500);
 $s->write_file('html/image.png', $page);
+my $bin = join '', map { pack('N', $_ * 2654435761 % 4294967296) } 1 .. 600_000;    # 2.4 MiB
+$s->write_file('html/big.bin', $bin);
 my $pre_plain = text_of(300, 'pre');
 $s->write_file('html/pre/file.txt', $pre_plain);
 my $pre_gz;
@@ -211,6 +213,28 @@ sub is_plain {
 
     is_plain(req('/page.html', @gz, Via => '1.1 cache'), $page, 'Via present, gzip_proxied off');
     is_gzipped(req('/proxied_any/page.html', @gz, Via => '1.1 cache'), $page, 'Via present, gzip_proxied any');
+}
+
+# ---------------------------------------------------------------- bodies the filters pass through
+
+{
+    # big.bin is not compressed but still read through the filter chain in
+    # pieces as the client takes them: two pipelined requests on one
+    # connection both come back whole and in order
+    my $req = "GET /big.bin HTTP/1.1\r\nHost: localhost\r\nAccept-Encoding: gzip\r\n\r\n";
+    my @r = parse_response($s->http($req . $req . "GET /page.html HTTP/1.1\r\nHost: localhost\r\n"
+        . "Accept-Encoding: gzip\r\nConnection: close\r\n\r\n", timeout => 30));
+    is scalar @r, 3, 'pipelined: three responses';
+    is md5_hex($r[0]{body} // ''), md5_hex($bin), 'pipelined: first 2.4 MiB body intact';
+    is md5_hex($r[1]{body} // ''), md5_hex($bin), 'pipelined: second 2.4 MiB body intact';
+    is md5_hex(gunz($r[2]{body} // '')), md5_hex($page), 'pipelined: then a gzipped one';
+
+    # multipart ranges: the boundaries stay between their parts
+    my $m = req('/big.bin', @gz, Range => 'bytes=0-9,1000000-1000009,-10');
+    is $m->{status}, 206, 'multipart ranges: 206';
+    my @parts = $m->{body} =~ /Content-Range: bytes (\d+)-(\d+)\/\d+\r\n\r\n(.{10})\r\n/sg;
+    is_deeply \@parts, [ 0, 9, substr($bin, 0, 10), 1000000, 1000009, substr($bin, 1000000, 10),
+        length($bin) - 10, length($bin) - 1, substr($bin, -10) ], 'multipart ranges: parts in order, right bytes';
 }
 
 # ---------------------------------------------------------------- gzip_static

@@ -21,7 +21,7 @@ struct InputStorage {
 void fill_input(Request *r, const CgiConf *c, cgi::CgiInput &in, InputStorage &st) {
     Connection *conn = r->c;
     in.method = r->head.method;
-    in.request_uri = r->head.target;
+    in.request_uri = request_uri(r);
     in.uri = r->uri;
     in.args = r->args;
     in.document_root = r->document_root;

@@ -298,8 +298,12 @@ void process_input_loop(Connection *c) {
 void flush_output(Connection *c) {
     evbuffer *out = bufferevent_get_output(c->bev);
     int fd = bufferevent_getfd(c->bev);
+    // the bufferevent keeps its output's start frozen against other drains;
+    // its own write callback thaws it the same way around its write
+    evbuffer_unfreeze(out, 1);
     while (evbuffer_get_length(out) > 0 && evbuffer_write(out, fd) > 0) {
     }
+    evbuffer_freeze(out, 1);
     if (evbuffer_get_length(out) > 0) {
         bufferevent_enable(c->bev, EV_WRITE); // libevent finishes (or sees the error)
         return;

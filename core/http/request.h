@@ -155,6 +155,7 @@ bool variable_exists(std::string_view name);
 bool get_variable(Request *r, std::string_view name, std::string &out); // appends
 bool eval(Request *r, const ComplexValue &v, std::string &out);         // replaces
 std::string_view header_in(Request *r, std::string_view name);
+std::string_view request_uri(Request *r); // $request_uri: origin-form even for absolute-form targets
 
 // access_log.cc
 void log_request(Request *r);

@@ -9,6 +9,7 @@
 #include "process/worker.h"
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <deque>
 #include <strings.h>
@@ -116,11 +117,18 @@ int send_header(Request *r) {
 
     thread_local std::string out;
     out.clear();
-    char line[64];
     const char *text = status_line(status);
-    int n = text ? snprintf(line, sizeof line, "HTTP/1.1 %03d %s\r\n", status, text)
-                 : snprintf(line, sizeof line, "HTTP/1.1 %03d \r\n", status);
-    out.append(line, size_t(n));
+    if (status >= 100 && status <= 999) {
+        char code[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', char('0' + status / 100),
+                       char('0' + status / 10 % 10), char('0' + status % 10), ' '};
+        out.append(code, sizeof code);
+        if (text) out += text;
+        out += "\r\n";
+    } else {
+        char line[64];
+        int n = snprintf(line, sizeof line, "HTTP/1.1 %03d %s\r\n", status, text ? text : "");
+        out.append(line, size_t(n));
+    }
     out += *r->loc->server_tokens ? "Server: " PT_SERVER_NAME "/" PT_VERSION "\r\n"
                                   : "Server: " PT_SERVER_NAME "\r\n";
     out += "Date: ";
@@ -138,8 +146,10 @@ int send_header(Request *r) {
     }
     if (body_allowed || head) {
         if (r->content_length >= 0) {
+            char num[24];
+            auto res = std::to_chars(num, num + sizeof num, r->content_length);
             out += "Content-Length: ";
-            out += std::to_string(r->content_length);
+            out.append(num, res.ptr);
             out += "\r\n";
         } else if (!head && r->head.version == 11) {
             out += "Transfer-Encoding: chunked\r\n";
@@ -225,6 +235,7 @@ void on_pump_resume(evutil_socket_t, short, void *arg) { pump_run(static_cast<Bo
 
 void on_output_change(evbuffer *buf, const evbuffer_cb_info *info, void *arg) {
     auto *p = static_cast<BodyPump *>(arg);
+    if (getenv("PUMPDBG")) fprintf(stderr, "cb waiting=%d del=%zu add=%zu len=%zu\n", p->waiting, info->n_deleted, info->n_added, evbuffer_get_length(buf));
     if (p->waiting && info->n_deleted && evbuffer_get_length(buf) <= kPumpLow) {
         p->waiting = false;
         event_active(p->resume, EV_WRITE, 0);

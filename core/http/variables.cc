@@ -33,7 +33,7 @@ bool ieq(std::string_view a, std::string_view b) {
 void append_num(std::string &out, int64_t v) { out += std::to_string(v); }
 
 bool v_uri(Request *r, std::string &o) { o += r->uri; return true; }
-bool v_request_uri(Request *r, std::string &o) { o += r->head.target; return true; }
+bool v_request_uri(Request *r, std::string &o) { o += request_uri(r); return true; }
 bool v_args(Request *r, std::string &o) { o += r->args; return true; }
 bool v_is_args(Request *r, std::string &o) { if (!r->args.empty()) o += '?'; return true; }
 bool v_host(Request *r, std::string &o) {
@@ -213,6 +213,15 @@ const std::unordered_map<std::string_view, Getter> &table() {
 
 const char *const kPrefixes[] = {"http_", "arg_", "cookie_", "sent_http_"};
 } // namespace
+
+std::string_view request_uri(Request *r) {
+    // absolute-form ("GET http://host/p?q"): nginx's $request_uri is "/p?q"
+    std::string_view t = r->head.target;
+    if (r->head.authority.empty() || r->head.path.empty()) return t;
+    const char *p = r->head.path.data();
+    if (p >= t.data() && p <= t.data() + t.size()) return t.substr(size_t(p - t.data()));
+    return t;
+}
 
 std::string_view header_in(Request *r, std::string_view name) {
     for (const auto &h : r->head.headers)

@@ -3,10 +3,12 @@
 #include "base/clock.h"
 #include "config/directive.h"
 #include "config/setters.h"
+#include "http/core_directives.h"
 #include "http/request.h"
 #include "log/error_log.h"
 #include "process/listen_sockets.h"
 #include "process/worker.h"
+#include "upstream/pool.h"
 
 #include <arpa/inet.h>
 #include <cerrno>
@@ -19,27 +21,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-struct pt_upstream_conn {
-    portico::Upstream *u = nullptr;
-    portico::UpstreamServer *server = nullptr;
-    int fd = -1;
-    bool reused = false;
-    int64_t requests = 0;
-    event *ev = nullptr;
-    pt_connect_fn cb = nullptr;
-    void *data = nullptr;
-    pt_request *r = nullptr;
-    int tries = 0;
-    int64_t timeout_ms = 60000;
-    uint64_t conn_id = 0;
-};
-
 namespace portico {
-struct IdleConn {
-    pt_upstream_conn *c;
-    int64_t since_ms;
-};
-
 namespace {
 using config::fmt_error;
 using config::sv;
@@ -106,7 +88,15 @@ const char *set_upstream(pt_conf *cf, void *, const pt_str *a, size_t) {
     cf->block = outer;
     if (rv) return rv;
     if (u->servers.empty()) return fmt_error("no servers are inside upstream");
+    for (auto &s : u->servers) s.effective_weight = s.weight;
+    u->balancer = make_balancer(u->method);
+    u->balancer->prepare(*u);
     return nullptr;
+}
+
+bool hashing(BalanceMethod m) {
+    return m == BalanceMethod::IpHash || m == BalanceMethod::Hash ||
+           m == BalanceMethod::ConsistentHash;
 }
 
 const char *set_server(pt_conf *cf, void *, const pt_str *a, size_t n) {
@@ -114,12 +104,18 @@ const char *set_server(pt_conf *cf, void *, const pt_str *a, size_t n) {
     UpstreamServer s;
     if (const char *e = resolve(sv(a[1]), s, false))
         return fmt_error("%s \"%.*s\"", e, int(a[1].len), a[1].data);
+    s.server = std::string(sv(a[1]));
     for (size_t i = 2; i < n; i++) {
         std::string_view o = sv(a[i]);
         int64_t v;
         auto eq = o.find('=');
         std::string_view key = o.substr(0, eq), val = eq == o.npos ? "" : o.substr(eq + 1);
-        if (o == "backup") s.backup = true;
+        if (o == "backup") {
+            // nginx: hash and ip_hash map keys over the primaries only
+            if (hashing(u->method))
+                return fmt_error("balancing method does not support parameter \"backup\"");
+            s.backup = true;
+        }
         else if (o == "down") s.down = true;
         else if (key == "weight" && !config::parse_int(val, v) && v > 0) s.weight = int(v);
         else if (key == "max_fails" && !config::parse_int(val, v) && v >= 0) s.max_fails = int(v);
@@ -149,10 +145,35 @@ const char *set_keepalive(pt_conf *cf, void *, const pt_str *a, size_t) {
     return nullptr;
 }
 
-const char *set_balancer(pt_conf *cf, void *, const pt_str *a, size_t) {
+const char *set_balancer(pt_conf *cf, void *, const pt_str *a, size_t n) {
     auto *u = static_cast<Upstream *>(cf->block);
-    if (sv(a[0]) == "least_conn") u->least_conn = true;
-    // ip_hash / hash: accepted; balancing stays round-robin (documented)
+    std::string_view name = sv(a[0]);
+    BalanceMethod m = BalanceMethod::LeastConn;
+    if (name == "ip_hash") m = BalanceMethod::IpHash;
+    if (name == "hash") {
+        m = BalanceMethod::Hash;
+        if (n == 3) {
+            if (sv(a[2]) != "consistent")
+                return fmt_error("invalid parameter \"%.*s\"", int(a[2].len), a[2].data);
+            m = BalanceMethod::ConsistentHash;
+        }
+        config::ComplexValue key;
+        if (const char *e = compile_value(sv(a[1]), key)) return e;
+        u->hash_key = std::move(key);
+    }
+    if (hashing(m))
+        for (const auto &s : u->servers)
+            // nginx takes `server ... backup; ip_hash;` and never uses the
+            // backup while a primary lives: refused here instead of ignored
+            if (s.backup)
+                return fmt_error("balancing method does not support parameter \"backup\"");
+    if (u->method_set) {
+        std::string w = "load balancing method redefined";
+        if (cf->node) w += " in " + cf->node->file + ":" + std::to_string(cf->node->line);
+        cf->cycle->warnings.push_back(std::move(w));
+    }
+    u->method = m;
+    u->method_set = true;
     return nullptr;
 }
 
@@ -172,150 +193,7 @@ const pt_directive kDirectives[] = {
     {nullptr, 0, 0, PT_CONF_MAIN, nullptr},
 };
 
-// ---- balancing -------------------------------------------------------------
-
-// nginx never marks the only server of a group failed (peers->single):
-// there is nowhere else to go, and refusing it for fail_timeout would turn a
-// backend that restarted in a second into ten seconds of 502s.
-bool single_server(const Upstream &u) { return u.servers.size() == 1; }
-
-bool available(const Upstream &u, const UpstreamServer &s, int64_t now) {
-    if (s.down) return false;
-    if (s.max_conns && s.active >= s.max_conns) return false;
-    if (!single_server(u) && s.max_fails && s.fails >= s.max_fails && now < s.failed_until_ms)
-        return false;
-    return true;
-}
-
-// Smooth weighted round-robin; backups only when no primary is available.
-UpstreamServer *pick(Upstream *u, const std::vector<UpstreamServer *> &tried) {
-    int64_t now = clock::now_ms();
-    for (int pass = 0; pass < 2; pass++) {
-        bool backup = pass == 1;
-        UpstreamServer *best = nullptr;
-        int total = 0;
-        for (auto &s : u->servers) {
-            if (s.backup != backup || !available(*u, s, now)) continue;
-            bool skip = false;
-            for (auto *t : tried) skip |= t == &s;
-            if (skip) continue;
-            if (u->least_conn) {
-                if (!best || s.active * best->weight < best->active * s.weight) best = &s;
-                continue;
-            }
-            s.current_weight += s.weight;
-            total += s.weight;
-            if (!best || s.current_weight > best->current_weight) best = &s;
-        }
-        if (best) {
-            if (!u->least_conn) best->current_weight -= total;
-            return best;
-        }
-    }
-    return nullptr;
-}
-
 // ---- connections -----------------------------------------------------------
-
-void close_conn(pt_upstream_conn *c) {
-    if (c->ev) {
-        event_free(c->ev);
-        c->ev = nullptr;
-    }
-    if (c->fd >= 0) close(c->fd);
-    c->fd = -1;
-}
-
-void deliver_later(pt_upstream_conn *c, int status);
-
-void fail_server(const Upstream &u, UpstreamServer *s) {
-    s->fails++;
-    if (s->max_fails && s->fails >= s->max_fails && !single_server(u)) {
-        s->failed_until_ms = clock::now_ms() + s->fail_timeout_ms;
-        PT_LOG(log::Warn, 0, "upstream server temporarily disabled: %s", s->name.c_str());
-    }
-}
-
-void try_connect(pt_upstream_conn *c, std::vector<UpstreamServer *> &tried);
-
-void on_connect(evutil_socket_t fd, short what, void *arg) {
-    auto *c = static_cast<pt_upstream_conn *>(arg);
-    clock::update();
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (what & EV_TIMEOUT) err = ETIMEDOUT;
-    else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-    event_free(c->ev);
-    c->ev = nullptr;
-    if (!err) {
-        c->server->fails = 0;
-        c->cb(c->data, c, 0);
-        return;
-    }
-    PT_LOG(log::Err, c->conn_id, "connect() failed (%d: %s) while connecting to upstream, upstream: \"%s\"",
-           err, strerror(err), c->server->name.c_str());
-    close(c->fd);
-    c->fd = -1;
-    c->server->active--;
-    fail_server(*c->u, c->server);
-    std::vector<UpstreamServer *> tried{c->server};
-    if (c->tries < int(c->u->servers.size())) {
-        try_connect(c, tried);
-        return;
-    }
-    auto cb = c->cb;
-    void *data = c->data;
-    int status = err == ETIMEDOUT ? 504 : 502;
-    delete c;
-    cb(data, nullptr, status);
-}
-
-void try_connect(pt_upstream_conn *c, std::vector<UpstreamServer *> &tried) {
-    Worker *w = current_worker();
-    for (;;) {
-        UpstreamServer *s = pick(c->u, tried);
-        if (!s) {
-            PT_LOG(log::Err, c->conn_id, "no live upstreams while connecting to upstream \"%s\"",
-                   c->u->name.c_str());
-            deliver_later(c, 502);
-            return;
-        }
-        c->tries++;
-        c->server = s;
-        int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            PT_LOG(log::Alert, c->conn_id, "socket() failed (%d: %s)", errno, strerror(errno));
-            deliver_later(c, 502);
-            return;
-        }
-        if (s->addr.ss_family != AF_UNIX) {
-            int one = 1;
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        }
-        s->active++;
-        c->fd = fd;
-        int rc = connect(fd, reinterpret_cast<sockaddr *>(&s->addr), s->addrlen);
-        if (rc == 0 || errno == EINPROGRESS || errno == EAGAIN) {
-            c->ev = event_new(w->base, fd, EV_WRITE, on_connect, c);
-            timeval tv{time_t(c->timeout_ms / 1000), suseconds_t((c->timeout_ms % 1000) * 1000)};
-            event_add(c->ev, &tv);
-            return;
-        }
-        int err = errno;
-        // unix sockets fail at once: "socket permission denied", "no such file", refused
-        PT_LOG(log::Err, c->conn_id, "connect() to %s failed (%d: %s) while connecting to upstream",
-               s->name.c_str(), err, strerror(err));
-        close(fd);
-        c->fd = -1;
-        s->active--;
-        fail_server(*c->u, s);
-        tried.push_back(s);
-        if (c->tries >= int(c->u->servers.size())) {
-            deliver_later(c, 502);
-            return;
-        }
-    }
-}
 
 void deliver_later(pt_upstream_conn *c, int status) {
     // callbacks never run inside upstream_connect(): the caller has not yet
@@ -336,7 +214,7 @@ void deliver_later(pt_upstream_conn *c, int status) {
                         auto cb = c->cb;
                         void *data = c->data;
                         if (status) {
-                            delete c;
+                            conn_free(c);
                             cb(data, nullptr, status);
                         } else {
                             cb(data, c, 0);
@@ -345,21 +223,88 @@ void deliver_later(pt_upstream_conn *c, int status) {
                     l, &zero);
 }
 
-void on_idle_event(evutil_socket_t, short, void *arg) {
-    // an idle pooled connection became readable (closed or unsolicited
-    // bytes) or timed out: it is not reusable
+void count_failure(pt_upstream_conn *c, UpstreamServer *s) {
+    if (report(*c->u, *s, true, clock::now_ms()))
+        PT_LOG(log::Warn, c->conn_id, "upstream server temporarily disabled while connecting to upstream, upstream: \"%s\"",
+               s->name.c_str());
+}
+
+void on_connect(evutil_socket_t fd, short what, void *arg);
+
+// Starts a non-blocking connect to s. False when it failed at once (a unix
+// socket refused or missing); the failure is logged and counted.
+bool start_connect(pt_upstream_conn *c, UpstreamServer *s) {
+    c->tries++;
+    c->server = s;
+    int fd = socket(s->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        PT_LOG(log::Alert, c->conn_id, "socket() failed (%d: %s)", errno, strerror(errno));
+        return false;
+    }
+    if (s->addr.ss_family != AF_UNIX) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    s->active++;
+    c->fd = fd;
+    int rc = connect(fd, reinterpret_cast<sockaddr *>(&s->addr), s->addrlen);
+    if (rc == 0 || errno == EINPROGRESS || errno == EAGAIN) {
+        c->ev = event_new(current_worker()->base, fd, EV_WRITE, on_connect, c);
+        timeval tv{time_t(c->timeout_ms / 1000), suseconds_t((c->timeout_ms % 1000) * 1000)};
+        event_add(c->ev, &tv);
+        return true;
+    }
+    int err = errno;
+    // unix sockets fail at once: "socket permission denied", "no such file", refused
+    PT_LOG(log::Err, c->conn_id, "connect() to %s failed (%d: %s) while connecting to upstream",
+           s->name.c_str(), err, strerror(err));
+    close(fd);
+    c->fd = -1;
+    s->active--;
+    count_failure(c, s);
+    return false;
+}
+
+// The next server for this request (next_upstream after a failed connect),
+// as long as there are servers left to try.
+void connect_next(pt_upstream_conn *c) {
+    while (c->tries < int(c->u->servers.size())) {
+        UpstreamServer *s = c->u->balancer->pick(*c->u, c->pick, clock::now_ms());
+        if (!s) break;
+        if (start_connect(c, s)) return;
+    }
+    if (c->tries == 0)
+        PT_LOG(log::Err, c->conn_id, "no live upstreams while connecting to upstream \"%s\"",
+               c->u->name.c_str());
+    deliver_later(c, c->fail_status);
+}
+
+void on_connect(evutil_socket_t fd, short what, void *arg) {
     auto *c = static_cast<pt_upstream_conn *>(arg);
-    Upstream *u = c->u;
-    for (auto it = u->idle.begin(); it != u->idle.end(); ++it)
-        if ((*it)->c == c) {
-            delete *it;
-            u->idle.erase(it);
-            break;
-        }
-    close_conn(c);
-    delete c;
+    clock::update();
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (what & EV_TIMEOUT) err = ETIMEDOUT;
+    else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    event_free(c->ev);
+    c->ev = nullptr;
+    if (!err) {
+        c->cb(c->data, c, 0);
+        return;
+    }
+    PT_LOG(log::Err, c->conn_id, "connect() failed (%d: %s) while connecting to upstream, upstream: \"%s\"",
+           err, strerror(err), c->server->name.c_str());
+    close(c->fd);
+    c->fd = -1;
+    c->server->active--;
+    count_failure(c, c->server);
+    c->fail_status = err == ETIMEDOUT ? 504 : 502;
+    connect_next(c);
 }
 } // namespace
+
+Upstream::Upstream() : balancer(make_balancer(BalanceMethod::RoundRobin)) {}
+Upstream::~Upstream() = default;
 
 const pt_directive *upstream_directives() { return kDirectives; }
 
@@ -379,6 +324,7 @@ Upstream *upstream_ref(Cycle &c, std::string_view target, std::string &err) {
         err = std::string(e) + " \"" + std::string(target) + "\"";
         return nullptr;
     }
+    s.server = std::string(target);
     c.http->upstreams.push_back(std::make_unique<Upstream>());
     Upstream *u = c.http->upstreams.back().get();
     u->name = std::string(target);
@@ -398,28 +344,6 @@ bool upstream_finish(Cycle &c, std::string &err) {
 }
 
 int upstream_connect(pt_request *r, Upstream *u, int64_t timeout_ms, pt_connect_fn cb, void *data) {
-    int64_t now = clock::now_ms();
-    while (!u->idle.empty()) {
-        IdleConn *ic = u->idle.back();
-        u->idle.pop_back();
-        pt_upstream_conn *c = ic->c;
-        delete ic;
-        event_free(c->ev);
-        c->ev = nullptr;
-        if (!available(*u, *c->server, now)) {
-            close_conn(c);
-            delete c;
-            continue;
-        }
-        c->reused = true;
-        c->cb = cb;
-        c->data = data;
-        c->r = r;
-        c->conn_id = r->c->id;
-        c->server->active++;
-        deliver_later(c, 0);
-        return PT_OK;
-    }
     auto *c = new pt_upstream_conn;
     c->u = u;
     c->cb = cb;
@@ -427,8 +351,37 @@ int upstream_connect(pt_request *r, Upstream *u, int64_t timeout_ms, pt_connect_
     c->r = r;
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : 60000;
     c->conn_id = r->c->id;
-    std::vector<UpstreamServer *> tried;
-    try_connect(c, tried);
+    switch (u->method) {
+    case BalanceMethod::IpHash: c->pick.key = ip_hash_key(r->c->peer); break;
+    case BalanceMethod::Hash:
+    case BalanceMethod::ConsistentHash:
+        // an empty key (or one that failed to evaluate) balances round-robin, as nginx
+        if (!eval(r, u->hash_key, c->pick.key)) c->pick.key.clear();
+        break;
+    default: break;
+    }
+    UpstreamServer *s = u->balancer->pick(*u, c->pick, clock::now_ms());
+    if (!s) {
+        PT_LOG(log::Err, c->conn_id, "no live upstreams while connecting to upstream \"%s\"",
+               u->name.c_str());
+        deliver_later(c, 502);
+        return PT_OK;
+    }
+    if (pt_upstream_conn *idle = u->keepalive ? pool_take(*u, *s) : nullptr) {
+        idle->reused = true;
+        idle->cb = cb;
+        idle->data = data;
+        idle->r = r;
+        idle->conn_id = c->conn_id;
+        idle->timeout_ms = c->timeout_ms;
+        idle->pick = std::move(c->pick);
+        idle->tries = 1;
+        delete c;
+        s->active++;
+        deliver_later(idle, 0);
+        return PT_OK;
+    }
+    if (!start_connect(c, s)) connect_next(c);
     return PT_OK;
 }
 
@@ -440,29 +393,18 @@ pt_str upstream_conn_name(pt_upstream_conn *c) {
 
 void upstream_release(pt_upstream_conn *c, int keep, int failed) {
     Upstream *u = c->u;
-    c->server->active--;
-    if (failed) fail_server(*c->u, c->server);
+    UpstreamServer *s = c->server;
+    s->active--;
+    int64_t now = clock::now_ms();
+    if (report(*u, *s, failed, now))
+        PT_LOG(log::Warn, c->conn_id, "upstream server temporarily disabled, upstream: \"%s\"",
+               s->name.c_str());
     c->requests++;
     Worker *w = current_worker();
     if (!keep || !u->keepalive || c->requests >= u->keepalive_requests || !w || w->draining) {
-        close_conn(c);
-        delete c;
+        conn_free(c);
         return;
     }
-    if (int(u->idle.size()) >= u->keepalive) {
-        // the pool is full: the least recently used connection goes
-        IdleConn *old = u->idle.front();
-        u->idle.pop_front();
-        close_conn(old->c);
-        delete old->c;
-        delete old;
-    }
-    c->reused = false;
-    c->r = nullptr;
-    c->ev = event_new(w->base, c->fd, EV_READ, on_idle_event, c);
-    timeval tv{time_t(u->keepalive_timeout_ms / 1000),
-               suseconds_t((u->keepalive_timeout_ms % 1000) * 1000)};
-    event_add(c->ev, &tv);
-    u->idle.push_back(new IdleConn{c, clock::now_ms()});
+    pool_put(*u, c, w->base, now);
 }
 } // namespace portico

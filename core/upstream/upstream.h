@@ -1,13 +1,17 @@
 #pragma once
 // The upstream layer shared by the gateways: backend groups (`upstream {}`
-// or an implicit one per address), smooth weighted round-robin, passive
-// health (max_fails / fail_timeout), backup servers, and a per-worker
-// keep-alive pool of idle connections. Workers inherit the configuration by
+// or an implicit one per address), balancing (balancer.h), passive health
+// (max_fails / fail_timeout), backup servers, and a per-worker keep-alive
+// pool of idle connections (pool.cc). Workers inherit the configuration by
 // fork(), so every counter and pool here is per worker, as in nginx.
 #include <portico/module.h>
 
+#include "config/complex_value.h"
+#include "upstream/balancer.h"
+
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <sys/socket.h>
 #include <vector>
@@ -21,18 +25,29 @@ struct Cycle;
 struct UpstreamServer {
     sockaddr_storage addr{};
     socklen_t addrlen = 0;
-    std::string name; // "127.0.0.1:9000", "unix:/run/php.sock"
+    std::string name;   // "127.0.0.1:9000", "unix:/run/php.sock": logs, $upstream_addr
+    std::string server; // as written in `server`: the consistent-hash identity, as nginx
     int weight = 1, max_fails = 1, max_conns = 0;
     int64_t fail_timeout_ms = 10000;
     bool backup = false, down = false;
-    // per worker
+    // per worker (nginx's ngx_http_upstream_rr_peer_t without a zone)
+    int current_weight = 0, effective_weight = 1;
     int fails = 0;
-    int64_t failed_until_ms = 0;
-    int current_weight = 0;
-    int active = 0;
+    int64_t accessed_ms = 0; // the last failure
+    int64_t checked_ms = 0;  // the start of the current fail_timeout window
+    int active = 0;          // connections in use (least_conn, max_conns)
+    int idle = 0;            // connections of this server in the keep-alive pool
 };
 
 struct IdleConn;
+
+// Idle connections one worker keeps to one server, whatever `keepalive N`
+// says for the group. A PHP-FPM child is held by a kept-alive FastCGI
+// connection even while idle, and Debian's php-fpm pool ships
+// pm.max_children = 5: four idle per worker per server always leaves a child
+// for a new connection. `keepalive N` keeps nginx's meaning (the LRU cap of
+// the whole group per worker); the smaller of the two wins.
+constexpr int kIdlePerServer = 4;
 
 struct Upstream {
     std::string name;
@@ -41,10 +56,18 @@ struct Upstream {
     unsigned line = 0;
     std::vector<UpstreamServer> servers;
     int keepalive = 0;
+    // nginx's default. Idle connections must be closed by us before the
+    // backend's own idle timeout (Node and Apache: 5 s) or a reuse races the
+    // backend's close; such configs set keepalive_timeout below it.
     int64_t keepalive_timeout_ms = 60000;
     int64_t keepalive_requests = 1000;
-    bool least_conn = false;
+    BalanceMethod method = BalanceMethod::RoundRobin;
+    bool method_set = false;
+    config::ComplexValue hash_key; // `hash key [consistent]`, evaluated per request
+    std::unique_ptr<Balancer> balancer;
     std::deque<IdleConn *> idle; // most recently used at the back
+    Upstream();
+    ~Upstream();
 };
 
 const pt_directive *upstream_directives();

@@ -16,7 +16,8 @@ std::string_view sv(pt_str s) { return {s.data ? s.data : "", s.len}; }
 void *create_loc_conf(pt_conf *cf) {
     auto *c = static_cast<FcgiConf *>(H->conf_alloc(cf, sizeof(FcgiConf)));
     c->cgi = H->cgi_create(cf);
-    c->keep_conn = c->pass_request_body = c->intercept_errors = c->ignore_client_abort = -1;
+    c->keep_conn = c->pass_request_body = c->intercept_errors = c->ignore_client_abort =
+        c->multiplex = -1;
     c->connect_timeout = c->send_timeout = c->read_timeout = c->buffer_size = -1;
     return c;
 }
@@ -32,6 +33,7 @@ const char *merge_loc_conf(pt_conf *cf, void *parent, void *child) {
     inherit(c->pass_request_body, p->pass_request_body, -1, 1);
     inherit(c->intercept_errors, p->intercept_errors, -1, 0);
     inherit(c->ignore_client_abort, p->ignore_client_abort, -1, 0);
+    inherit(c->multiplex, p->multiplex, -1, 0);
     inherit<int64_t>(c->connect_timeout, p->connect_timeout, -1, 60000);
     inherit<int64_t>(c->send_timeout, p->send_timeout, -1, 60000);
     inherit<int64_t>(c->read_timeout, p->read_timeout, -1, 60000);
@@ -78,6 +80,7 @@ const char *set_flag(pt_conf *, void *conf, const pt_str *a, size_t) {
     else if (name == "fastcgi_pass_request_body") c->pass_request_body = v;
     else if (name == "fastcgi_intercept_errors") c->intercept_errors = v;
     else if (name == "fastcgi_ignore_client_abort") c->ignore_client_abort = v;
+    else if (name == "fastcgi_multiplex") c->multiplex = v;
     return nullptr;
 }
 
@@ -130,6 +133,9 @@ const pt_directive kDirectives[] = {
     {"fastcgi_keep_conn", HSL, PT_ARGS_FLAG, PT_CONF_LOC, set_flag},
     {"fastcgi_intercept_errors", HSL, PT_ARGS_FLAG, PT_CONF_LOC, set_flag},
     {"fastcgi_ignore_client_abort", HSL, PT_ARGS_FLAG, PT_CONF_LOC, set_flag},
+    // several requests per backend connection, for apps that say
+    // FCGI_MPXS_CONNS=1 (mux.cc); nginx never shipped it
+    {"fastcgi_multiplex", HSL, PT_ARGS_FLAG, PT_CONF_LOC, set_flag},
     {"fastcgi_connect_timeout", HSL, PT_ARGS(1), PT_CONF_LOC, set_time},
     {"fastcgi_send_timeout", HSL, PT_ARGS(1), PT_CONF_LOC, set_time},
     {"fastcgi_read_timeout", HSL, PT_ARGS(1), PT_CONF_LOC, set_time},
@@ -150,9 +156,12 @@ const pt_directive kDirectives[] = {
     {nullptr, 0, 0, PT_CONF_MAIN, nullptr},
 };
 
+// the shared connections and what each backend said live per worker
+void exit_worker(const pt_host *) { mux_exit_worker(); }
+
 const pt_module kModule = {
     PT_ABI_MAJOR, PT_ABI_MINOR, PT_ABI_SIGNATURE, "fastcgi", "0.1.0", kDirectives,
-    nullptr, create_loc_conf, merge_loc_conf, nullptr, nullptr, nullptr,
+    nullptr, create_loc_conf, merge_loc_conf, nullptr, nullptr, exit_worker,
 };
 } // namespace
 

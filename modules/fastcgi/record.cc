@@ -116,6 +116,24 @@ bool append_get_values(std::string &out, std::span<const std::string_view> names
     return true;
 }
 
+bool retarget_records(std::string &records, std::uint16_t request_id, bool keep_conn) {
+    std::size_t pos = 0;
+    while (records.size() - pos >= FCGI_HEADER_LEN) {
+        auto byte = [&](std::size_t i) { return static_cast<unsigned char>(records[pos + i]); };
+        std::size_t length = (std::size_t(byte(4)) << 8) | byte(5);
+        std::size_t total = FCGI_HEADER_LEN + length + byte(6);
+        if (records.size() - pos < total) return false;
+        records[pos + 2] = static_cast<char>(request_id >> 8);
+        records[pos + 3] = static_cast<char>(request_id & 0xff);
+        if (byte(1) == static_cast<unsigned char>(RecordType::BeginRequest) && length >= 8) {
+            char &flags = records[pos + FCGI_HEADER_LEN + 2];
+            flags = static_cast<char>(keep_conn ? (flags | FCGI_KEEP_CONN) : (flags & ~FCGI_KEEP_CONN));
+        }
+        pos += total;
+    }
+    return pos == records.size();
+}
+
 // ---- decoding ----------------------------------------------------------------
 
 void RecordReader::reset() {

@@ -84,6 +84,11 @@ void append_abort_request(std::string &out, std::uint16_t request_id);
 // §4.1: FCGI_GET_VALUES on the null request id; names with empty values.
 // Returns false (and appends nothing) if the names do not fit in one record.
 bool append_get_values(std::string &out, std::span<const std::string_view> names);
+// Rewrites, in place, the request id of every record of an encoded request
+// and the KEEP_CONN flag of its BEGIN_REQUEST: a request encoded once (so a
+// refusal never costs a connection) is moved to the id a multiplexed
+// connection hands out. False if `records` is not a whole number of records.
+bool retarget_records(std::string &records, std::uint16_t request_id, bool keep_conn);
 
 struct EndRequestBody {
     std::uint32_t app_status = 0;

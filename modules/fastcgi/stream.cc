@@ -28,24 +28,8 @@ bool ieq(std::string_view a, std::string_view b) {
     return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
-struct Stream {
-    pt_request *r = nullptr;
-    const FcgiConf *conf = nullptr;
-    pt_upstream_conn *uc = nullptr;
-    bufferevent *bev = nullptr;
-    RecordReader reader;
-    CgiHeadParser head;
-    bool head_done = false;
-    bool done = false;       // the backend exchange is over (or abandoned)
-    bool got_bytes = false;  // anything received from the backend
-    int retries = 0;
-    size_t unread_after_record = 0; // backend bytes buffered beyond the record being handled
-    std::string out;
-
-    explicit Stream(size_t head_limit) : head(head_limit) {}
-};
-
 void shutdown_backend(Stream *s, bool keep, bool failed) {
+    mux_detach(s); // a no-op unless the stream is (or waits to be) multiplexed
     if (s->bev) {
         bufferevent_free(s->bev);
         s->bev = nullptr;
@@ -60,7 +44,7 @@ void shutdown_backend(Stream *s, bool keep, bool failed) {
 // Ends the request with a status chosen here; the reason goes to the log
 // with the request's context so nobody has to decode "Primary script unknown".
 void fail(Stream *s, int status, const char *reason, bool backend_failed) {
-    pt_str up = s->uc ? H->upstream_name(s->uc) : PT_STR("-");
+    pt_str up = s->uc ? H->upstream_name(s->uc) : s->mux ? mux_backend_name(s) : PT_STR("-");
     pt_str uri = H->req_field(s->r, PT_F_REQUEST_URI);
     pt_str host = H->req_field(s->r, PT_F_HOST);
     pt_str id;
@@ -147,13 +131,14 @@ void on_stderr(Stream *s, std::string_view text) {
 
 // Returns false when the request has been finalized (s may be gone).
 bool on_record(Stream *s, const Record &rec) {
-    if (rec.request_id != kRequestId) {
+    if (rec.request_id != s->id) {
         fail(s, 502, "upstream sent a record for an unknown request id", true);
         return false;
     }
     switch (rec.kind()) {
     case RecordType::Stdout: {
         std::string_view data = rec.content;
+        s->got_stdout = true;
         if (!s->head_done && !data.empty()) {
             HeadResult hr = s->head.feed(data);
             if (hr.status == HeadStatus::Error) {
@@ -174,9 +159,22 @@ bool on_record(Stream *s, const Record &rec) {
         on_stderr(s, rec.content);
         return true;
     case RecordType::EndRequest: {
+        s->ended = true;
         ProtocolStatus ps_ = rec.end_request.protocol_status;
         if (ps_ == ProtocolStatus::Overloaded) {
             fail(s, 503, "upstream answered END_REQUEST OVERLOADED", false);
+            return false;
+        }
+        if (ps_ == ProtocolStatus::CantMpxConn && s->mux && !s->got_stdout) {
+            // §5.5: the app takes one request per connection after all; it
+            // saw nothing of this one, so it is sent again on a connection
+            // of its own, and the backend is not offered another multiplex
+            H->log(PT_LOG_WARN, s->r, "upstream \"%.*s\" answered END_REQUEST CANT_MPX_CONN: "
+                                      "one request per connection from now on, request retried",
+                   int(mux_backend_name(s).len), mux_backend_name(s).data);
+            mux_mark_single(s);
+            mux_detach(s);
+            stream_run_single(s, nullptr);
             return false;
         }
         if (ps_ == ProtocolStatus::CantMpxConn) {
@@ -280,6 +278,12 @@ void on_event(bufferevent *, short what, void *arg) {
 
 void on_connected(void *data, pt_upstream_conn *uc, int status) {
     auto *s = static_cast<Stream *>(data);
+    s->connecting = false;
+    if (s->orphaned) { // the request is gone (client closed while we connected)
+        if (uc) H->upstream_release(uc, 0, 0);
+        delete s;
+        return;
+    }
     if (status) {
         s->done = true;
         H->finalize(s->r, status);
@@ -334,8 +338,10 @@ int build_request(Stream *s) {
 }
 
 void start_exchange(Stream *s) {
+    s->connecting = true;
     if (H->upstream_connect(s->r, s->conf->upstream, s->conf->connect_timeout, on_connected, s) !=
         PT_OK) {
+        s->connecting = false;
         s->done = true;
         H->finalize(s->r, 502);
     }
@@ -344,8 +350,14 @@ void start_exchange(Stream *s) {
 void cleanup(void *arg) {
     auto *s = static_cast<Stream *>(arg);
     // the client went away or the request ended: the backend connection is
-    // closed unless a complete exchange already returned it to the pool
-    if (s->bev || s->uc) shutdown_backend(s, false, false);
+    // closed unless a complete exchange already returned it to the pool; a
+    // multiplexed stream sends ABORT_REQUEST and leaves its siblings be
+    shutdown_backend(s, false, false);
+    if (s->connecting) { // the upstream layer still holds s as its callback data
+        s->orphaned = true;
+        s->r = nullptr;
+        return;
+    }
     delete s;
 }
 } // namespace
@@ -361,8 +373,32 @@ int handler(pt_request *r, void *loc_conf) {
         s->done = true;
         return rc;
     }
-    start_exchange(s);
+    if (c->multiplex == 1) mux_submit(s);
+    else start_exchange(s);
     return PT_AGAIN;
+}
+
+bool stream_record(Stream *s, const Record &rec) { return on_record(s, rec); }
+
+void stream_fail(Stream *s, int status, const char *reason, bool backend_failed) {
+    fail(s, status, reason, backend_failed);
+}
+
+void stream_truncate(Stream *s, const char *reason) {
+    H->log(PT_LOG_ERR, s->r, "%s", reason);
+    shutdown_backend(s, false, true);
+    H->finalize(s->r, PT_ERROR); // the client sees a truncated response, never a wrong one
+}
+
+void stream_run_single(Stream *s, pt_upstream_conn *uc) {
+    // the request was encoded for a shared connection: back to id 1 and the
+    // location's own keep-alive choice
+    retarget_records(s->out, kRequestId, s->conf->keep_conn == 1);
+    s->id = kRequestId;
+    s->ended = s->done = false;
+    s->reader.reset();
+    if (uc) on_connected(s, uc, 0);
+    else start_exchange(s);
 }
 
 } // namespace portico::fastcgi

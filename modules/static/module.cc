@@ -3,6 +3,7 @@
 // byte ranges (RFC 9110 §14), sent with sendfile through the host.
 #include <portico/module.h>
 
+#include "open_file_cache.h"
 #include "range.h"
 
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <new>
 #include <string>
 #include <string_view>
 #include <sys/stat.h>
@@ -18,6 +20,33 @@
 
 namespace {
 const pt_host *H;
+const pt_module *self;
+
+// open_file_cache / open_file_cache_valid (nginx's names and defaults: off,
+// inactive=60s, valid 60s). One cache per directive occurrence, shared by the
+// locations that inherit it, as nginx; each worker fills its own copy.
+struct StaticConf {
+    static_module::OpenFileCache *cache; // nullptr: off
+    int cache_set;                       // the directive appeared at this level
+    int64_t valid_sec;                   // -1: unset
+};
+
+// The file a request serves: from the cache (the descriptor stays the
+// cache's) or opened for this request alone.
+struct File {
+    static_module::FileInfo own;
+    const static_module::FileInfo *info = nullptr;
+    bool owned = false;
+    ~File() {
+        if (owned && own.fd >= 0) close(own.fd);
+    }
+    // a descriptor send_file may own
+    int give() {
+        if (!owned) return dup(info->fd);
+        owned = false;
+        return own.fd;
+    }
+};
 
 std::string_view sv(pt_str s) { return {s.data ? s.data : "", s.len}; }
 pt_str ps(std::string_view s) { return {s.data(), s.size()}; }
@@ -30,14 +59,6 @@ Header req_header(pt_request *r, const char *name) {
     pt_str v;
     if (H->req_header(r, pt_str{name, strlen(name)}, &v)) return {true, sv(v)};
     return {false, {}};
-}
-
-// nginx's ETag: "<mtime hex>-<size hex>"
-std::string make_etag(const struct stat &st) {
-    char b[64];
-    snprintf(b, sizeof b, "\"%llx-%llx\"", (unsigned long long)st.st_mtime,
-             (unsigned long long)st.st_size);
-    return b;
 }
 
 // Does an If-Match / If-None-Match list contain the tag (or "*")?
@@ -124,7 +145,7 @@ int try_index(pt_request *r) {
 // If-Range (RFC 9110 §13.1.5): the range applies only to the representation
 // the client already holds part of; an entity tag compares strongly, a date
 // must equal Last-Modified exactly.
-bool range_applies(pt_request *r, const std::string &etag, time_t mtime) {
+bool range_applies(pt_request *r, std::string_view etag, time_t mtime) {
     Header ifr = req_header(r, "If-Range");
     if (!ifr.found) return true;
     if (!ifr.value.empty() && ifr.value[0] == '"') return ifr.value == etag;
@@ -134,7 +155,7 @@ bool range_applies(pt_request *r, const std::string &etag, time_t mtime) {
 // Several ranges: multipart/byteranges (RFC 9110 §14.6). Each part is a
 // small header we build and a file segment; the whole length is known up
 // front, so the response keeps Content-Length and keep-alive.
-int send_multipart(pt_request *r, int fd, int64_t size, std::string_view type,
+int send_multipart(pt_request *r, File &file, int64_t size, std::string_view type,
                    const std::vector<static_module::ByteRange> &ranges) {
     static unsigned long long counter;
     char boundary[40];
@@ -172,20 +193,17 @@ int send_multipart(pt_request *r, int fd, int64_t size, std::string_view type,
         for (size_t i = 0; i < ranges.size(); i++) {
             H->send_data(r, heads[i].data(), heads[i].size());
             // send_file owns the descriptor it is given: one duplicate per part
-            int part = dup(fd);
+            int part = dup(file.info->fd);
             if (part < 0 || H->send_file(r, part, ranges[i].start,
-                                         ranges[i].end - ranges[i].start + 1) != PT_OK) {
-                close(fd);
+                                         ranges[i].end - ranges[i].start + 1) != PT_OK)
                 return PT_ERROR;
-            }
         }
         H->send_data(r, tail.data(), tail.size());
     }
-    close(fd);
     return H->finish(r);
 }
 
-int static_handler(pt_request *r, void *) {
+int static_handler(pt_request *r, void *conf) {
     pt_str method = H->req_field(r, PT_F_METHOD);
     std::string_view m = sv(method);
     pt_str uri = H->req_field(r, PT_F_URI);
@@ -198,10 +216,27 @@ int static_handler(pt_request *r, void *) {
     if (m != "GET" && m != "HEAD" && m != "POST") return 405;
 
     pt_str fname = H->req_field(r, PT_F_FILENAME);
-    std::string path(sv(fname));
-    int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) {
-        int e = errno;
+    auto *sc = static_cast<StaticConf *>(conf);
+    File file;
+    int e = 0;
+    if (sc && sc->cache) {
+        file.info = sc->cache->open(sv(fname), H->now_sec(), sc->valid_sec, &e);
+    } else {
+        std::string p(sv(fname));
+        file.own.fd = open(p.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (file.own.fd < 0) {
+            e = errno;
+        } else if (fstat(file.own.fd, &file.own.st) != 0) {
+            e = errno;
+            close(file.own.fd);
+            file.own.fd = -1;
+        } else {
+            file.owned = true;
+            file.info = &file.own;
+        }
+    }
+    if (!file.info) {
+        std::string path(sv(fname));
         if (e == ENOENT || e == ENOTDIR || e == ENAMETOOLONG) {
             H->log(PT_LOG_ERR, r, "open() \"%s\" failed (%d: %s)", path.c_str(), e, strerror(e));
             return 404;
@@ -213,46 +248,21 @@ int static_handler(pt_request *r, void *) {
         H->log(PT_LOG_CRIT, r, "open() \"%s\" failed (%d: %s)", path.c_str(), e, strerror(e));
         return 500;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return 500;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        return redirect_dir(r);
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return 404;
-    }
-    if (m == "POST") {
-        close(fd);
-        return 405;
-    }
-
-    std::string etag = make_etag(st);
-    char lm[64];
-    {
-        struct tm tm;
-        time_t t = st.st_mtime;
-        gmtime_r(&t, &tm);
-        strftime(lm, sizeof lm, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    }
+    const struct stat &st = file.info->st;
+    if (S_ISDIR(st.st_mode)) return redirect_dir(r);
+    if (!S_ISREG(st.st_mode)) return 404;
+    if (m == "POST") return 405;
+    if (file.owned) static_module::format_validators(file.own);
+    std::string_view etag(file.info->etag, file.info->etag_len);
+    const char *lm = file.info->last_modified;
     // RFC 9110 §13.2.2 order: If-Match, If-Unmodified-Since, If-None-Match,
     // If-Modified-Since, then If-Range.
     Header im = req_header(r, "If-Match");
-    if (im.found && !etag_listed(im.value, etag, false)) {
-        close(fd);
-        return 412;
-    }
+    if (im.found && !etag_listed(im.value, etag, false)) return 412;
     Header ius = req_header(r, "If-Unmodified-Since");
     if (!im.found && ius.found) {
         int64_t t = http_date(ius.value);
-        if (t >= 0 && st.st_mtime > t) {
-            close(fd);
-            return 412;
-        }
+        if (t >= 0 && st.st_mtime > t) return 412;
     }
     Header inm = req_header(r, "If-None-Match");
     bool not_modified = false;
@@ -271,7 +281,6 @@ int static_handler(pt_request *r, void *) {
     H->resp_header_set(r, PT_STR("Last-Modified"), pt_str{lm, strlen(lm)});
     H->resp_header_set(r, PT_STR("ETag"), ps(etag));
     if (not_modified) {
-        close(fd);
         H->set_status(r, 304);
         H->set_content_length(r, -1);
         H->send_header(r);
@@ -284,7 +293,6 @@ int static_handler(pt_request *r, void *) {
     if (range.found && range_applies(r, etag, st.st_mtime)) {
         auto rc = static_module::parse_ranges(range.value, size, ranges);
         if (rc == static_module::RangeResult::Unsatisfiable) {
-            close(fd);
             char cr[64];
             snprintf(cr, sizeof cr, "bytes */%lld", (long long)size);
             H->resp_header_set(r, PT_STR("Content-Range"), pt_str{cr, strlen(cr)});
@@ -293,7 +301,7 @@ int static_handler(pt_request *r, void *) {
         if (rc == static_module::RangeResult::Ignore) ranges.clear();
     }
     H->resp_header_set(r, PT_STR("Accept-Ranges"), PT_STR("bytes"));
-    if (ranges.size() > 1) return send_multipart(r, fd, size, sv(type), ranges);
+    if (ranges.size() > 1) return send_multipart(r, file, size, sv(type), ranges);
 
     int64_t start = 0, len = size;
     H->set_status(r, 200);
@@ -309,25 +317,92 @@ int static_handler(pt_request *r, void *) {
     H->set_content_length(r, len);
     H->send_header(r);
     if (len > 0 && !H->is_head(r)) {
-        if (H->send_file(r, fd, start, len) != PT_OK) return PT_ERROR;
-    } else {
-        close(fd);
+        int fd = file.give();
+        if (fd < 0 || H->send_file(r, fd, start, len) != PT_OK) return PT_ERROR;
     }
     return H->finish(r);
 }
 
-const char *postconfig(pt_conf *cf) {
-    H->conf_add_phase(cf, PT_PHASE_CONTENT, static_handler, nullptr);
+void *create_loc_conf(pt_conf *cf) {
+    auto *c = static_cast<StaticConf *>(H->conf_alloc(cf, sizeof(StaticConf)));
+    c->valid_sec = -1;
+    return c;
+}
+
+const char *merge_loc_conf(pt_conf *, void *parent, void *child) {
+    auto *p = static_cast<StaticConf *>(parent);
+    auto *c = static_cast<StaticConf *>(child);
+    if (!c->cache_set) {
+        c->cache = p->cache;
+        c->cache_set = p->cache_set;
+    }
+    if (c->valid_sec == -1) c->valid_sec = p->valid_sec == -1 ? 60 : p->valid_sec;
     return nullptr;
 }
 
+const char *set_time_sec(pt_str v, int64_t *sec) {
+    int64_t ms;
+    if (const char *e = H->conf_parse_msec(v, &ms)) return e;
+    *sec = ms / 1000;
+    return nullptr;
+}
+
+// open_file_cache off | max=N [inactive=time]
+const char *set_open_file_cache(pt_conf *cf, void *conf, const pt_str *a, size_t n) {
+    auto *c = static_cast<StaticConf *>(conf);
+    if (c->cache_set) return "is duplicate";
+    c->cache_set = 1;
+    if (n == 2 && sv(a[1]) == "off") return nullptr;
+    int64_t max = 0, inactive = 60;
+    for (size_t i = 1; i < n; i++) {
+        std::string_view v = sv(a[i]);
+        if (v.substr(0, 4) == "max=") {
+            max = 0;
+            for (char ch : v.substr(4)) {
+                if (ch < '0' || ch > '9' || max > 100000000) return "!invalid \"open_file_cache\" max";
+                max = max * 10 + (ch - '0');
+            }
+        } else if (v.substr(0, 9) == "inactive=") {
+            if (set_time_sec(pt_str{v.data() + 9, v.size() - 9}, &inactive))
+                return "!invalid \"open_file_cache\" inactive";
+        } else {
+            return "!invalid \"open_file_cache\" parameter";
+        }
+    }
+    if (max <= 0) return "!\"open_file_cache\" must have the \"max\" parameter";
+    void *mem = H->conf_alloc(cf, sizeof(static_module::OpenFileCache));
+    // never destroyed: the master's copy stays empty (it serves nothing) and
+    // a worker's descriptors go with the worker
+    c->cache = new (mem) static_module::OpenFileCache(size_t(max), inactive);
+    return nullptr;
+}
+
+const char *set_open_file_cache_valid(pt_conf *, void *conf, const pt_str *a, size_t) {
+    auto *c = static_cast<StaticConf *>(conf);
+    if (c->valid_sec != -1) return "is duplicate";
+    return set_time_sec(a[1], &c->valid_sec);
+}
+
+const char *postconfig(pt_conf *cf) {
+    H->conf_add_phase(cf, PT_PHASE_CONTENT, static_handler, self);
+    return nullptr;
+}
+
+constexpr uint32_t HSL = PT_CTX_HTTP | PT_CTX_SERVER | PT_CTX_LOCATION;
+const pt_directive kDirectives[] = {
+    {"open_file_cache", HSL, PT_ARGS(1) | PT_ARGS(2), PT_CONF_LOC, set_open_file_cache},
+    {"open_file_cache_valid", HSL, PT_ARGS(1), PT_CONF_LOC, set_open_file_cache_valid},
+    {nullptr, 0, 0, PT_CONF_MAIN, nullptr},
+};
+
 const pt_module kModule = {
-    PT_ABI_MAJOR, PT_ABI_MINOR, PT_ABI_SIGNATURE, "static", "0.1.0", nullptr,
-    nullptr,      nullptr,      nullptr,          postconfig, nullptr, nullptr,
+    PT_ABI_MAJOR, PT_ABI_MINOR, PT_ABI_SIGNATURE, "static", "0.1.0", kDirectives,
+    nullptr,      create_loc_conf, merge_loc_conf, postconfig, nullptr, nullptr,
 };
 } // namespace
 
 extern "C" PT_EXPORT const pt_module *pt_module_entry(const pt_host *host) {
     H = host;
+    self = &kModule;
     return &kModule;
 }
