@@ -337,6 +337,11 @@ void on_write(bufferevent *, void *arg) {
     auto *c = static_cast<Connection *>(arg);
     clock::update();
     if (c->close_after_write) {
+        // A TLS bufferevent runs this callback deferred (BEV_OPT_DEFER_CALLBACKS):
+        // it can arrive after more output was queued (a body pumped from the
+        // event loop, a response behind a drained one); shutting down then
+        // would cut that output.
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) return;
         // Lingering close: stop sending, keep reading (and discarding) for a
         // moment so unread client bytes do not turn our last response into a
         // reset at the client.

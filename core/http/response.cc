@@ -235,7 +235,6 @@ void on_pump_resume(evutil_socket_t, short, void *arg) { pump_run(static_cast<Bo
 
 void on_output_change(evbuffer *buf, const evbuffer_cb_info *info, void *arg) {
     auto *p = static_cast<BodyPump *>(arg);
-    if (getenv("PUMPDBG")) fprintf(stderr, "cb waiting=%d del=%zu add=%zu len=%zu\n", p->waiting, info->n_deleted, info->n_added, evbuffer_get_length(buf));
     if (p->waiting && info->n_deleted && evbuffer_get_length(buf) <= kPumpLow) {
         p->waiting = false;
         event_active(p->resume, EV_WRITE, 0);

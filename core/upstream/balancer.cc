@@ -6,11 +6,13 @@
 
 namespace portico {
 
-std::unique_ptr<Balancer> make_least_conn();                   // balancer_least_conn.cc
-std::unique_ptr<Balancer> make_ip_hash();                      // balancer_hash.cc
-std::unique_ptr<Balancer> make_hash(bool consistent);          // balancer_hash.cc
+std::unique_ptr<Balancer> make_least_conn();          // balancer_least_conn.cc
+std::unique_ptr<Balancer> make_ip_hash();             // balancer_hash.cc
+std::unique_ptr<Balancer> make_hash(bool consistent); // balancer_hash.cc
 
-bool single_server(const Upstream &u) { return u.servers.size() == 1; }
+bool single_server(const Upstream &u) {
+    return u.servers.size() == 1;
+}
 
 bool usable(const UpstreamServer &s, int64_t now) {
     if (s.down) return false;
@@ -31,7 +33,9 @@ UpstreamServer *take(Upstream &u, PickState &st, size_t i, int64_t now) {
 }
 
 namespace {
-bool was_tried(const PickState &st, size_t i) { return i < st.tried.size() && st.tried[i]; }
+bool was_tried(const PickState &st, size_t i) {
+    return i < st.tried.size() && st.tried[i];
+}
 
 // One pass of smooth WRR (Nginx's 2012 algorithm): every usable server gains
 // its effective weight, the richest wins and pays the total. Over any window
@@ -102,11 +106,16 @@ bool report(Upstream &u, UpstreamServer &s, bool failed, int64_t now) {
 
 std::unique_ptr<Balancer> make_balancer(BalanceMethod m) {
     switch (m) {
-    case BalanceMethod::LeastConn: return make_least_conn();
-    case BalanceMethod::IpHash: return make_ip_hash();
-    case BalanceMethod::Hash: return make_hash(false);
-    case BalanceMethod::ConsistentHash: return make_hash(true);
-    case BalanceMethod::RoundRobin: break;
+    case BalanceMethod::LeastConn:
+        return make_least_conn();
+    case BalanceMethod::IpHash:
+        return make_ip_hash();
+    case BalanceMethod::Hash:
+        return make_hash(false);
+    case BalanceMethod::ConsistentHash:
+        return make_hash(true);
+    case BalanceMethod::RoundRobin:
+        break;
     }
     return std::make_unique<RoundRobin>();
 }

@@ -24,14 +24,17 @@ constexpr std::array<uint32_t, 256> make_crc_table() {
     std::array<uint32_t, 256> t{};
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
-        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+        for (int k = 0; k < 8; k++)
+            c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
         t[i] = c;
     }
     return t;
 }
 constexpr auto kCrcTable = make_crc_table();
 
-bool was_tried(const PickState &st, size_t i) { return i < st.tried.size() && st.tried[i]; }
+bool was_tried(const PickState &st, size_t i) {
+    return i < st.tried.size() && st.tried[i];
+}
 
 int total_primary_weight(const Upstream &u, size_t &primaries) {
     // down servers count: marking one down must not move every other key
@@ -70,7 +73,8 @@ class IpHash final : public Balancer {
         }
         uint32_t hash = st.hash;
         for (;;) {
-            for (unsigned char b : st.key) hash = (hash * 113 + b) % 6271;
+            for (unsigned char b : st.key)
+                hash = (hash * 113 + b) % 6271;
             size_t i = by_weight(u, hash % uint32_t(total));
             if (!was_tried(st, i) && usable(u.servers[i], now)) {
                 st.hash = hash;
@@ -129,7 +133,8 @@ class ConsistentHash final : public Balancer {
                 host = text.substr(5);
             } else {
                 size_t j = text.size();
-                while (j > 0 && text[j - 1] >= '0' && text[j - 1] <= '9') j--;
+                while (j > 0 && text[j - 1] >= '0' && text[j - 1] <= '9')
+                    j--;
                 if (j > 0 && j < text.size() && text[j - 1] == ':') {
                     host = text.substr(0, j - 1);
                     port = text.substr(j);
@@ -190,7 +195,8 @@ class ConsistentHash final : public Balancer {
 
 uint32_t crc32(std::string_view data, uint32_t crc) {
     crc = ~crc;
-    for (unsigned char c : data) crc = kCrcTable[(crc ^ c) & 0xff] ^ (crc >> 8);
+    for (unsigned char c : data)
+        crc = kCrcTable[(crc ^ c) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
 
@@ -206,7 +212,9 @@ std::string ip_hash_key(const sockaddr_storage &peer) {
     return std::string(3, '\0');
 }
 
-std::unique_ptr<Balancer> make_ip_hash() { return std::make_unique<IpHash>(); }
+std::unique_ptr<Balancer> make_ip_hash() {
+    return std::make_unique<IpHash>();
+}
 std::unique_ptr<Balancer> make_hash(bool consistent) {
     if (consistent) return std::make_unique<ConsistentHash>();
     return std::make_unique<Hash>();

@@ -63,6 +63,8 @@ class LeastConn final : public Balancer {
 };
 } // namespace
 
-std::unique_ptr<Balancer> make_least_conn() { return std::make_unique<LeastConn>(); }
+std::unique_ptr<Balancer> make_least_conn() {
+    return std::make_unique<LeastConn>();
+}
 
 } // namespace portico

@@ -36,7 +36,9 @@ void conn_free(pt_upstream_conn *c) {
     delete c;
 }
 
-int idle_cap(const Upstream &u) { return u.keepalive < kIdlePerServer ? u.keepalive : kIdlePerServer; }
+int idle_cap(const Upstream &u) {
+    return u.keepalive < kIdlePerServer ? u.keepalive : kIdlePerServer;
+}
 
 pt_upstream_conn *pool_take(Upstream &u, const UpstreamServer &s) {
     if (!s.idle) return nullptr;

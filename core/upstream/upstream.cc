@@ -88,7 +88,8 @@ const char *set_upstream(pt_conf *cf, void *, const pt_str *a, size_t) {
     cf->block = outer;
     if (rv) return rv;
     if (u->servers.empty()) return fmt_error("no servers are inside upstream");
-    for (auto &s : u->servers) s.effective_weight = s.weight;
+    for (auto &s : u->servers)
+        s.effective_weight = s.weight;
     u->balancer = make_balancer(u->method);
     u->balancer->prepare(*u);
     return nullptr;
@@ -115,13 +116,18 @@ const char *set_server(pt_conf *cf, void *, const pt_str *a, size_t n) {
             if (hashing(u->method))
                 return fmt_error("balancing method does not support parameter \"backup\"");
             s.backup = true;
-        }
-        else if (o == "down") s.down = true;
-        else if (key == "weight" && !config::parse_int(val, v) && v > 0) s.weight = int(v);
-        else if (key == "max_fails" && !config::parse_int(val, v) && v >= 0) s.max_fails = int(v);
-        else if (key == "max_conns" && !config::parse_int(val, v) && v >= 0) s.max_conns = int(v);
-        else if (key == "fail_timeout" && !config::parse_msec(val, v)) s.fail_timeout_ms = v;
-        else return fmt_error("invalid parameter \"%.*s\"", int(o.size()), o.data());
+        } else if (o == "down")
+            s.down = true;
+        else if (key == "weight" && !config::parse_int(val, v) && v > 0)
+            s.weight = int(v);
+        else if (key == "max_fails" && !config::parse_int(val, v) && v >= 0)
+            s.max_fails = int(v);
+        else if (key == "max_conns" && !config::parse_int(val, v) && v >= 0)
+            s.max_conns = int(v);
+        else if (key == "fail_timeout" && !config::parse_msec(val, v))
+            s.fail_timeout_ms = v;
+        else
+            return fmt_error("invalid parameter \"%.*s\"", int(o.size()), o.data());
     }
     u->servers.push_back(s);
     return nullptr;
@@ -133,7 +139,8 @@ const char *set_keepalive(pt_conf *cf, void *, const pt_str *a, size_t) {
     int64_t v;
     if (name == "keepalive") {
         if (config::parse_int(sv(a[1]), v) || v < 1)
-            return fmt_error("invalid value \"%.*s\" in \"keepalive\" directive", int(a[1].len), a[1].data);
+            return fmt_error("invalid value \"%.*s\" in \"keepalive\" directive", int(a[1].len),
+                             a[1].data);
         u->keepalive = int(v);
     } else if (name == "keepalive_timeout") {
         if (config::parse_msec(sv(a[1]), v)) return "invalid value";
@@ -177,11 +184,14 @@ const char *set_balancer(pt_conf *cf, void *, const pt_str *a, size_t n) {
     return nullptr;
 }
 
-const char *set_ignore(pt_conf *, void *, const pt_str *, size_t) { return nullptr; }
+const char *set_ignore(pt_conf *, void *, const pt_str *, size_t) {
+    return nullptr;
+}
 
 constexpr uint32_t U = PT_CTX_UPSTREAM;
 const pt_directive kDirectives[] = {
-    {"upstream", PT_CTX_HTTP, PT_ARGS(1) | PT_ARGS_BLOCK | PT_ARGS_MULTI, PT_CONF_MAIN, set_upstream},
+    {"upstream", PT_CTX_HTTP, PT_ARGS(1) | PT_ARGS_BLOCK | PT_ARGS_MULTI, PT_CONF_MAIN,
+     set_upstream},
     {"server", U, PT_ARGS_1MORE | PT_ARGS_MULTI, PT_CONF_MAIN, set_server},
     {"keepalive", U, PT_ARGS(1), PT_CONF_MAIN, set_keepalive},
     {"keepalive_timeout", U, PT_ARGS(1), PT_CONF_MAIN, set_keepalive},
@@ -204,29 +214,32 @@ void deliver_later(pt_upstream_conn *c, int status) {
     };
     auto *l = new Later{c, status};
     timeval zero{0, 0};
-    event_base_once(current_worker()->base, -1, EV_TIMEOUT,
-                    [](evutil_socket_t, short, void *arg) {
-                        auto *l = static_cast<Later *>(arg);
-                        pt_upstream_conn *c = l->c;
-                        int status = l->status;
-                        delete l;
-                        clock::update();
-                        auto cb = c->cb;
-                        void *data = c->data;
-                        if (status) {
-                            conn_free(c);
-                            cb(data, nullptr, status);
-                        } else {
-                            cb(data, c, 0);
-                        }
-                    },
-                    l, &zero);
+    event_base_once(
+        current_worker()->base, -1, EV_TIMEOUT,
+        [](evutil_socket_t, short, void *arg) {
+            auto *l = static_cast<Later *>(arg);
+            pt_upstream_conn *c = l->c;
+            int status = l->status;
+            delete l;
+            clock::update();
+            auto cb = c->cb;
+            void *data = c->data;
+            if (status) {
+                conn_free(c);
+                cb(data, nullptr, status);
+            } else {
+                cb(data, c, 0);
+            }
+        },
+        l, &zero);
 }
 
 void count_failure(pt_upstream_conn *c, UpstreamServer *s) {
     if (report(*c->u, *s, true, clock::now_ms()))
-        PT_LOG(log::Warn, c->conn_id, "upstream server temporarily disabled while connecting to upstream, upstream: \"%s\"",
-               s->name.c_str());
+        PT_LOG(
+            log::Warn, c->conn_id,
+            "upstream server temporarily disabled while connecting to upstream, upstream: \"%s\"",
+            s->name.c_str());
 }
 
 void on_connect(evutil_socket_t fd, short what, void *arg);
@@ -279,21 +292,39 @@ void connect_next(pt_upstream_conn *c) {
     deliver_later(c, c->fail_status);
 }
 
+// The client address ip_hash keys on, after realip. Connection::peer is
+// only filled by realip today, so the text form (always set) is the fallback.
+sockaddr_storage client_sockaddr(pt_request *r) {
+    sockaddr_storage ss = r->c->peer;
+    if (ss.ss_family != AF_UNSPEC) return ss;
+    const std::string &text = r->c->peer_addr;
+    auto *a4 = reinterpret_cast<sockaddr_in *>(&ss);
+    auto *a6 = reinterpret_cast<sockaddr_in6 *>(&ss);
+    if (inet_pton(AF_INET, text.c_str(), &a4->sin_addr) == 1)
+        a4->sin_family = AF_INET;
+    else if (inet_pton(AF_INET6, text.c_str(), &a6->sin6_addr) == 1)
+        a6->sin6_family = AF_INET6;
+    return ss;
+}
+
 void on_connect(evutil_socket_t fd, short what, void *arg) {
     auto *c = static_cast<pt_upstream_conn *>(arg);
     clock::update();
     int err = 0;
     socklen_t len = sizeof err;
-    if (what & EV_TIMEOUT) err = ETIMEDOUT;
-    else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (what & EV_TIMEOUT)
+        err = ETIMEDOUT;
+    else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+        err = errno;
     event_free(c->ev);
     c->ev = nullptr;
     if (!err) {
         c->cb(c->data, c, 0);
         return;
     }
-    PT_LOG(log::Err, c->conn_id, "connect() failed (%d: %s) while connecting to upstream, upstream: \"%s\"",
-           err, strerror(err), c->server->name.c_str());
+    PT_LOG(log::Err, c->conn_id,
+           "connect() failed (%d: %s) while connecting to upstream, upstream: \"%s\"", err,
+           strerror(err), c->server->name.c_str());
     close(c->fd);
     c->fd = -1;
     c->server->active--;
@@ -306,7 +337,9 @@ void on_connect(evutil_socket_t fd, short what, void *arg) {
 Upstream::Upstream() : balancer(make_balancer(BalanceMethod::RoundRobin)) {}
 Upstream::~Upstream() = default;
 
-const pt_directive *upstream_directives() { return kDirectives; }
+const pt_directive *upstream_directives() {
+    return kDirectives;
+}
 
 Upstream *upstream_ref(Cycle &c, std::string_view target, std::string &err) {
     bool address = target.rfind("unix:", 0) == 0 || target.find(':') != std::string_view::npos;
@@ -352,13 +385,16 @@ int upstream_connect(pt_request *r, Upstream *u, int64_t timeout_ms, pt_connect_
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : 60000;
     c->conn_id = r->c->id;
     switch (u->method) {
-    case BalanceMethod::IpHash: c->pick.key = ip_hash_key(r->c->peer); break;
+    case BalanceMethod::IpHash:
+        c->pick.key = ip_hash_key(client_sockaddr(r));
+        break;
     case BalanceMethod::Hash:
     case BalanceMethod::ConsistentHash:
         // an empty key (or one that failed to evaluate) balances round-robin, as nginx
         if (!eval(r, u->hash_key, c->pick.key)) c->pick.key.clear();
         break;
-    default: break;
+    default:
+        break;
     }
     UpstreamServer *s = u->balancer->pick(*u, c->pick, clock::now_ms());
     if (!s) {
@@ -385,8 +421,12 @@ int upstream_connect(pt_request *r, Upstream *u, int64_t timeout_ms, pt_connect_
     return PT_OK;
 }
 
-int upstream_conn_fd(pt_upstream_conn *c) { return c->fd; }
-int upstream_conn_reused(pt_upstream_conn *c) { return c->reused; }
+int upstream_conn_fd(pt_upstream_conn *c) {
+    return c->fd;
+}
+int upstream_conn_reused(pt_upstream_conn *c) {
+    return c->reused;
+}
 pt_str upstream_conn_name(pt_upstream_conn *c) {
     return {c->server->name.data(), c->server->name.size()};
 }
