@@ -15,7 +15,7 @@ int run_header_filters(Request *r) {
     return PT_OK;
 }
 
-bool has_body_filters(Request *r) { return !r->cycle->body_filters.empty(); }
+bool has_body_filters(Request *r) { return r->filters_wanted && !r->cycle->body_filters.empty(); }
 
 static int run_from(Request *r, size_t pos, std::string_view data, bool last) {
     auto &chain = r->cycle->body_filters;
@@ -28,7 +28,10 @@ static int run_from(Request *r, size_t pos, std::string_view data, bool last) {
     return rc;
 }
 
-int filter_body(Request *r, std::string_view data, bool last) { return run_from(r, 0, data, last); }
+int filter_body(Request *r, std::string_view data, bool last) {
+    if (!r->filters_wanted) return write_body(r, data, last);
+    return run_from(r, 0, data, last);
+}
 
 namespace hostfn {
 void conf_add_body_filter(pt_conf *cf, pt_body_filter_fn fn) {
@@ -40,6 +43,7 @@ int body_next(pt_request *r, pt_str data, int last) {
 }
 
 int resp_status(pt_request *r) { return r->status; }
+void body_filter_want(pt_request *r) { r->filters_wanted = true; }
 int64_t resp_content_length(pt_request *r) { return r->content_length; }
 
 int resp_header_del(pt_request *r, pt_str name) {

@@ -21,6 +21,7 @@ namespace hostfn {
 void conf_add_body_filter(pt_conf *cf, pt_body_filter_fn fn);
 int body_next(pt_request *r, pt_str data, int last);
 int resp_status(pt_request *r);
+void body_filter_want(pt_request *r);
 int64_t resp_content_length(pt_request *r);
 int resp_header_del(pt_request *r, pt_str name);
 } // namespace hostfn

@@ -391,6 +391,8 @@ void connection_accept(Worker *w, ListenGroup *g, int fd, sockaddr *sa, int) {
     c->worker = w;
     c->group = g;
     addr_to_text(sa, c->peer_addr, c->peer_port);
+    // the binary address, for allow/deny and ip_hash
+    memcpy(&c->peer, sa, std::min(sizeof c->peer, size_t(sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sa->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_un))));
     sockaddr_storage local{};
     socklen_t llen = sizeof local;
     if (getsockname(fd, reinterpret_cast<sockaddr *>(&local), &llen) == 0)

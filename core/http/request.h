@@ -73,6 +73,7 @@ struct pt_request {
     portico::cgi::SplitResult split;
     int split_status = 0;
     size_t filter_pos = 0; // the body filter running (filters.cc)
+    bool filters_wanted = false; // a header filter will transform the body
 
     // rewrite module (rewrite.cc): `set` variables, a `return` inside `if`
     std::vector<std::pair<std::string, std::string>> user_vars;

@@ -260,7 +260,7 @@ const pt_host kHost = {
     hostfn::header_forwardable, hostfn::conf_add_variable,
     hostfn::conf_add_body_filter, hostfn::body_next, hostfn::resp_status,
     hostfn::resp_content_length, hostfn::resp_header_del,
-    h_tunnel, h_conf_location_kind,
+    h_tunnel, h_conf_location_kind, hostfn::body_filter_want,
 };
 } // namespace
 

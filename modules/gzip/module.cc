@@ -166,6 +166,7 @@ int header_filter(pt_request *r, void *loc_conf) {
     ctx->active = true;
     H->cleanup_add(r, free_ctx, ctx);
     H->set_ctx(r, self, ctx);
+    H->body_filter_want(r);
     H->resp_header_set(r, PT_STR("Content-Encoding"), PT_STR("gzip"));
     H->set_content_length(r, -1);
     pt_str etag;

@@ -327,6 +327,10 @@ struct pt_host {
     int (*tunnel)(pt_request *r, pt_upstream_conn *uc, pt_str pending, int64_t idle_ms);
     /* kind of the location being configured: 0 prefix, 1 exact, 2 regex, 3 named */
     int (*conf_location_kind)(pt_conf *cf);
+    /* A header filter that will transform this response's body says so;
+     * without any, the body bypasses the filters (and files go out with
+     * sendfile). */
+    void (*body_filter_want)(pt_request *r);
 };
 
 /* The one symbol a module exports. It may keep `host` for later use, but must

@@ -482,6 +482,35 @@ void get_values_result_decoded(void **) {
     assert_true(decode_get_values_result("\x05", r) == "truncated FastCGI name-value length");
 }
 
+// A request encoded for id 1 is moved to another id (and KEEP_CONN on) for a
+// multiplexed connection, and back; a cut buffer is refused.
+void retarget_moves_every_record(void **) {
+    std::string req;
+    append_begin_request(req, 1, Role::Responder, false);
+    append_stream(req, RecordType::Params, 1, std::string(70000, 'p'));
+    append_end_of_stream(req, RecordType::Params, 1);
+    append_stream(req, RecordType::Stdin, 1, "body");
+    append_end_of_stream(req, RecordType::Stdin, 1);
+
+    std::string expect;
+    append_begin_request(expect, 0x1234, Role::Responder, true);
+    append_stream(expect, RecordType::Params, 0x1234, std::string(70000, 'p'));
+    append_end_of_stream(expect, RecordType::Params, 0x1234);
+    append_stream(expect, RecordType::Stdin, 0x1234, "body");
+    append_end_of_stream(expect, RecordType::Stdin, 0x1234);
+
+    std::string moved = req;
+    assert_true(retarget_records(moved, 0x1234, true));
+    assert_true(moved == expect);
+    assert_true(retarget_records(moved, 1, false));
+    assert_true(moved == req);
+
+    std::string cut = req.substr(0, req.size() - 3);
+    assert_false(retarget_records(cut, 2, true));
+    std::string empty;
+    assert_true(retarget_records(empty, 2, true));
+}
+
 } // namespace
 
 int main() {
@@ -497,6 +526,7 @@ int main() {
         cmocka_unit_test(encoders_byte_for_byte),
         cmocka_unit_test(round_trip_stream_sizes),
         cmocka_unit_test(get_values_result_decoded),
+        cmocka_unit_test(retarget_moves_every_record),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
