@@ -20,6 +20,14 @@ struct pt_upstream_conn {
     int64_t timeout_ms = 60000;
     uint64_t conn_id = 0;
     portico::PickState pick; // the request's balancing state across attempts
+    // while the gateway waits for this connection: the request may end
+    // first (client gone), then the connection is dropped, never delivered
+    struct ConnectWait *wait = nullptr;
+    bool cancelled = false;
+};
+
+struct ConnectWait {
+    pt_upstream_conn *c;
 };
 
 namespace portico {

@@ -205,6 +205,42 @@ const pt_directive kDirectives[] = {
 
 // ---- connections -----------------------------------------------------------
 
+void detach_wait(pt_upstream_conn *c) {
+    if (c->wait) {
+        c->wait->c = nullptr;
+        c->wait = nullptr;
+    }
+}
+
+// The request ended while it waited for a connection (request cleanup).
+void cancel_wait(void *arg) {
+    auto *w = static_cast<ConnectWait *>(arg);
+    if (pt_upstream_conn *c = w->c) {
+        c->wait = nullptr;
+        c->cancelled = true;
+        c->r = nullptr;
+        if (c->ev) {
+            // still connecting: give the socket back now
+            c->server->active--;
+            conn_free(c);
+        }
+        // else a delivery is queued: it frees c when it runs
+    }
+    delete w;
+}
+
+// ", client: ..., request: ..." for upstream error lines (nginx's context)
+std::string request_context(const pt_upstream_conn *c) {
+    if (!c->r || !c->r->c) return {};
+    const pt_request *r = c->r;
+    std::string s = ", client: " + r->c->peer_addr + ", request: \"";
+    s.append(r->head.method);
+    s += ' ';
+    s.append(r->head.target);
+    s += '"';
+    return s;
+}
+
 void deliver_later(pt_upstream_conn *c, int status) {
     // callbacks never run inside upstream_connect(): the caller has not yet
     // returned PT_AGAIN
@@ -222,6 +258,12 @@ void deliver_later(pt_upstream_conn *c, int status) {
             int status = l->status;
             delete l;
             clock::update();
+            if (c->cancelled) {
+                if (!status && c->server) c->server->active--;
+                conn_free(c);
+                return;
+            }
+            detach_wait(c);
             auto cb = c->cb;
             void *data = c->data;
             if (status) {
@@ -269,8 +311,9 @@ bool start_connect(pt_upstream_conn *c, UpstreamServer *s) {
     }
     int err = errno;
     // unix sockets fail at once: "socket permission denied", "no such file", refused
-    PT_LOG(log::Err, c->conn_id, "connect() to %s failed (%d: %s) while connecting to upstream",
-           s->name.c_str(), err, strerror(err));
+    if (log::rate_ok(5, 20))
+        PT_LOG(log::Err, c->conn_id, "connect() to %s failed (%d: %s) while connecting to upstream%s",
+               s->name.c_str(), err, strerror(err), request_context(c).c_str());
     close(fd);
     c->fd = -1;
     s->active--;
@@ -319,12 +362,14 @@ void on_connect(evutil_socket_t fd, short what, void *arg) {
     event_free(c->ev);
     c->ev = nullptr;
     if (!err) {
+        detach_wait(c);
         c->cb(c->data, c, 0);
         return;
     }
-    PT_LOG(log::Err, c->conn_id,
-           "connect() failed (%d: %s) while connecting to upstream, upstream: \"%s\"", err,
-           strerror(err), c->server->name.c_str());
+    if (log::rate_ok(5, 20))
+        PT_LOG(log::Err, c->conn_id,
+               "connect() failed (%d: %s) while connecting to upstream%s, upstream: \"%s\"", err,
+               strerror(err), request_context(c).c_str(), c->server->name.c_str());
     close(c->fd);
     c->fd = -1;
     c->server->active--;
@@ -376,6 +421,12 @@ bool upstream_finish(Cycle &c, std::string &err) {
     return true;
 }
 
+static void watch(pt_request *r, pt_upstream_conn *c) {
+    auto *w = new ConnectWait{c};
+    c->wait = w;
+    r->cleanups.emplace_back(cancel_wait, w);
+}
+
 int upstream_connect(pt_request *r, Upstream *u, int64_t timeout_ms, pt_connect_fn cb, void *data) {
     auto *c = new pt_upstream_conn;
     c->u = u;
@@ -400,6 +451,7 @@ int upstream_connect(pt_request *r, Upstream *u, int64_t timeout_ms, pt_connect_
     if (!s) {
         PT_LOG(log::Err, c->conn_id, "no live upstreams while connecting to upstream \"%s\"",
                u->name.c_str());
+        watch(r, c);
         deliver_later(c, 502);
         return PT_OK;
     }
@@ -414,9 +466,11 @@ int upstream_connect(pt_request *r, Upstream *u, int64_t timeout_ms, pt_connect_
         idle->tries = 1;
         delete c;
         s->active++;
+        watch(r, idle);
         deliver_later(idle, 0);
         return PT_OK;
     }
+    watch(r, c);
     if (!start_connect(c, s)) connect_next(c);
     return PT_OK;
 }

@@ -49,7 +49,9 @@ constexpr int64_t kHandshakeMs = 1000;
 // (PHP-FPM has none, uWSGI/flup minutes), so we never write to a dead one.
 constexpr int64_t kIdleMs = 10000;
 
-timeval tv_of(int64_t ms) { return {time_t(ms / 1000), suseconds_t((ms % 1000) * 1000)}; }
+timeval tv_of(int64_t ms) {
+    return {time_t(ms / 1000), suseconds_t((ms % 1000) * 1000)};
+}
 
 struct Backend {
     pt_upstream *upstream;
@@ -118,8 +120,8 @@ void on_stream_timer(evutil_socket_t, short, void *arg);
 void serve_queue();
 
 void arm_stream_timer(Stream *s, int64_t ms) {
-    if (!s->timer) s->timer = evtimer_new(static_cast<event_base *>(H->event_base(s->r)),
-                                          on_stream_timer, s);
+    if (!s->timer)
+        s->timer = evtimer_new(static_cast<event_base *>(H->event_base(s->r)), on_stream_timer, s);
     timeval tv = tv_of(ms);
     evtimer_add(s->timer, &tv);
 }
@@ -195,10 +197,13 @@ void fail_all(MuxConn *m, int status, const char *reason) {
     m->dead = true;
     m->depth++;
     std::vector<Stream *> streams;
-    for (void *p : m->ids.streams()) streams.push_back(static_cast<Stream *>(p));
+    for (void *p : m->ids.streams())
+        streams.push_back(static_cast<Stream *>(p));
     for (Stream *s : streams) {
-        if (s->head_done) stream_truncate(s, reason);
-        else stream_fail(s, status, reason, true);
+        if (s->head_done)
+            stream_truncate(s, reason);
+        else
+            stream_fail(s, status, reason, true);
     }
     m->depth--;
     if (m->uc) {
@@ -257,7 +262,8 @@ void on_mux_read(bufferevent *bev, void *arg) {
         ReadResult res = m->reader.feed({static_cast<const char *>(vec.iov_base), vec.iov_len});
         if (res.status == ReadStatus::Error) {
             std::string why = "upstream sent an invalid FastCGI record on a multiplexed "
-                              "connection: " + std::string(res.error);
+                              "connection: " +
+                              std::string(res.error);
             m->depth--;
             fail_all(m, 502, why.c_str());
             return;
@@ -279,8 +285,8 @@ void on_mux_event(bufferevent *, short what, void *arg) {
     auto *m = static_cast<MuxConn *>(arg);
     if (m->dead) return;
     if (m->state == MuxConn::State::Handshaking) {
-        handshake_done(m, nullptr, (what & BEV_EVENT_TIMEOUT) ? "timed out"
-                                                              : "closed the connection");
+        handshake_done(m, nullptr,
+                       (what & BEV_EVENT_TIMEOUT) ? "timed out" : "closed the connection");
         return;
     }
     if (m->ids.in_use() == 0) { // idle: the app closed it, nobody to tell
@@ -288,11 +294,12 @@ void on_mux_event(bufferevent *, short what, void *arg) {
         return;
     }
     if (what & BEV_EVENT_TIMEOUT)
-        fail_all(m, 504, (what & BEV_EVENT_READING)
-                             ? "upstream timed out (110: Connection timed out): the multiplexed "
-                               "connection was silent for fastcgi_read_timeout"
-                             : "upstream timed out (110: Connection timed out) while sending "
-                               "requests on a multiplexed connection");
+        fail_all(m, 504,
+                 (what & BEV_EVENT_READING)
+                     ? "upstream timed out (110: Connection timed out): the multiplexed "
+                       "connection was silent for fastcgi_read_timeout"
+                     : "upstream timed out (110: Connection timed out) while sending "
+                       "requests on a multiplexed connection");
     else if (what & BEV_EVENT_ERROR)
         fail_all(m, 502, "upstream reset the multiplexed connection before END_REQUEST");
     else
@@ -301,8 +308,10 @@ void on_mux_event(bufferevent *, short what, void *arg) {
 
 void on_handshake_timer(evutil_socket_t, short, void *arg) {
     auto *m = static_cast<MuxConn *>(arg);
-    if (m->state == MuxConn::State::Handshaking) handshake_done(m, nullptr, "did not answer in 1 s");
-    else on_idle_timer(-1, 0, arg);
+    if (m->state == MuxConn::State::Handshaking)
+        handshake_done(m, nullptr, "did not answer in 1 s");
+    else
+        on_idle_timer(-1, 0, arg);
 }
 
 void handshake_done(MuxConn *m, const GetValuesResult *values, const char *why_not) {
@@ -319,8 +328,10 @@ void handshake_done(MuxConn *m, const GetValuesResult *values, const char *why_n
         m->state = MuxConn::State::Ready;
         std::deque<Stream *> rest;
         for (Stream *s : waiters) {
-            if (!m->ids.full()) attach(m, s);
-            else rest.push_back(s);
+            if (!m->ids.full())
+                attach(m, s);
+            else
+                rest.push_back(s);
         }
         update_idle(m);
         for (Stream *s : rest) {
@@ -335,8 +346,8 @@ void handshake_done(MuxConn *m, const GetValuesResult *values, const char *why_n
     // one-connection path without asking again
     if (b->mode != Backend::Mode::Single)
         H->log(PT_LOG_NOTICE, nullptr,
-               "fastcgi_multiplex: upstream \"%s\" %s%s: one request per connection", b->name.c_str(),
-               values ? "answered FCGI_MPXS_CONNS=" : "FCGI_GET_VALUES ",
+               "fastcgi_multiplex: upstream \"%s\" %s%s: one request per connection",
+               b->name.c_str(), values ? "answered FCGI_MPXS_CONNS=" : "FCGI_GET_VALUES ",
                values ? (values->mpxs_conns ? "0" : "(none)") : why_not);
     b->mode = Backend::Mode::Single;
     close_conn(m);
@@ -432,8 +443,10 @@ void on_stream_timer(evutil_socket_t, short, void *arg) {
     if (s->mux_queued) {
         std::erase(g_queue, s);
         s->mux_queued = false;
-        stream_fail(s, 504, "no free FastCGI request id within fastcgi_connect_timeout "
-                            "(FCGI_MAX_CONNS x FCGI_MAX_REQS in use)", false);
+        stream_fail(s, 504,
+                    "no free FastCGI request id within fastcgi_connect_timeout "
+                    "(FCGI_MAX_CONNS x FCGI_MAX_REQS in use)",
+                    false);
         return;
     }
     // one stream silent while the connection lives: it alone is aborted
@@ -441,8 +454,10 @@ void on_stream_timer(evutil_socket_t, short, void *arg) {
         stream_truncate(s, "upstream timed out (110: Connection timed out) while reading a "
                            "multiplexed response: FCGI_ABORT_REQUEST sent");
     else
-        stream_fail(s, 504, "upstream timed out (110: Connection timed out) while reading response "
-                            "header from upstream: FCGI_ABORT_REQUEST sent", false);
+        stream_fail(s, 504,
+                    "upstream timed out (110: Connection timed out) while reading response "
+                    "header from upstream: FCGI_ABORT_REQUEST sent",
+                    false);
 }
 } // namespace
 
@@ -499,8 +514,9 @@ void mux_detach(Stream *s) {
         append_abort_request(abort, s->id);
         evbuffer_add(bufferevent_get_output(m->bev), abort.data(), abort.size());
         if (s->r)
-            H->log(PT_LOG_INFO, s->r, "FCGI_ABORT_REQUEST sent for request id %u on the multiplexed "
-                                      "connection to \"%s\"",
+            H->log(PT_LOG_INFO, s->r,
+                   "FCGI_ABORT_REQUEST sent for request id %u on the multiplexed "
+                   "connection to \"%s\"",
                    unsigned(s->id), m->backend->name.c_str());
     }
     m->depth++;

@@ -15,7 +15,8 @@ void RequestIdTable::set_capacity(std::size_t capacity) {
 std::uint16_t RequestIdTable::acquire(void *stream) {
     if (full()) return 0;
     std::size_t i = lowest_free_;
-    while (i < slots_.size() && slots_[i].state != IdState::Free) i++;
+    while (i < slots_.size() && slots_[i].state != IdState::Free)
+        i++;
     if (i == slots_.size()) {
         if (i >= kMaxId) return 0;
         slots_.emplace_back();
@@ -52,7 +53,8 @@ void RequestIdTable::release(std::uint16_t id) {
     in_use_--;
     lowest_free_ = std::min<std::size_t>(lowest_free_, id - 1);
     // trailing free slots are dropped so a burst does not pin the table's size
-    while (!slots_.empty() && slots_.back().state == IdState::Free) slots_.pop_back();
+    while (!slots_.empty() && slots_.back().state == IdState::Free)
+        slots_.pop_back();
 }
 
 std::vector<void *> RequestIdTable::streams() const {

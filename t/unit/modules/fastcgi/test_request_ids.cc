@@ -2,7 +2,7 @@
 // request_ids.h): lowest free id first, the capacity from FCGI_MAX_REQS,
 // aborted ids held until END_REQUEST, and the table used as the demux of an
 // interleaved record stream.
-#include "cmocka_cxx.h"
+#include "support/cmocka_cxx.h"
 
 #include <map>
 #include <string>
@@ -19,7 +19,8 @@ int tag[300]; // distinct stream pointers
 
 void lowest_free_id_is_reused(void **) {
     RequestIdTable t(8);
-    for (int i = 1; i <= 5; i++) assert_int_equal(t.acquire(&tag[i]), i);
+    for (int i = 1; i <= 5; i++)
+        assert_int_equal(t.acquire(&tag[i]), i);
     t.release(2);
     t.release(4);
     assert_int_equal(t.in_use(), 3);
@@ -98,10 +99,13 @@ void aborted_id_is_held_until_end_request(void **) {
 
 void many_ids(void **) {
     RequestIdTable t(256);
-    for (int i = 1; i <= 256; i++) assert_int_equal(t.acquire(&tag[i % 300]), i);
+    for (int i = 1; i <= 256; i++)
+        assert_int_equal(t.acquire(&tag[i % 300]), i);
     assert_int_equal(t.acquire(&tag[0]), 0);
-    for (int i = 256; i >= 1; i -= 2) t.release(std::uint16_t(i));
-    for (int i = 2; i <= 256; i += 2) assert_int_equal(t.acquire(&tag[0]), i);
+    for (int i = 256; i >= 1; i -= 2)
+        t.release(std::uint16_t(i));
+    for (int i = 2; i <= 256; i += 2)
+        assert_int_equal(t.acquire(&tag[0]), i);
     assert_int_equal(t.in_use(), 256);
 }
 
