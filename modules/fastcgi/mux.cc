@@ -76,6 +76,10 @@ struct MuxConn {
     RecordReader reader;
     RequestIdTable ids{kDefaultMaxReqs};
     std::deque<Stream *> waiters;
+    // the stream whose request upstream_connect() was called with: the host
+    // cancels the connect when that request ends, so its leaving while we
+    // connect ends this connection's life before it began
+    Stream *opener = nullptr;
     int64_t read_timeout = 60000;
     int64_t send_timeout = 60000;
     bool draining = false; // no new streams (the backend said CANT_MPX_CONN)
@@ -372,6 +376,7 @@ void on_conn_connected(void *data, pt_upstream_conn *uc, int status) {
         }
         return;
     }
+    m->opener = nullptr;
     m->uc = uc;
     pt_str name = H->upstream_name(uc);
     m->backend = backend_for(m->upstream, {name.data, name.len});
@@ -415,6 +420,7 @@ void open_conn(Stream *s) {
     m->send_timeout = s->conf->send_timeout;
     m->timer = evtimer_new(m->base, on_handshake_timer, m);
     m->waiters.push_back(s);
+    m->opener = s;
     s->mux = m;
     s->mux_waiting = true;
     g_conns.push_back(m);
@@ -499,6 +505,17 @@ void mux_detach(Stream *s) {
     if (s->mux_waiting) {
         s->mux_waiting = false;
         std::erase(m->waiters, s);
+        if (m->opener == s && m->state == MuxConn::State::Connecting) {
+            // the host drops the connect with s's request: the others start over
+            std::deque<Stream *> waiters;
+            waiters.swap(m->waiters);
+            close_conn(m);
+            for (Stream *w : waiters) {
+                w->mux = nullptr;
+                w->mux_waiting = false;
+                mux_submit(w);
+            }
+        }
         return;
     }
     if (m->dead) {

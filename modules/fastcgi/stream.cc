@@ -278,12 +278,6 @@ void on_event(bufferevent *, short what, void *arg) {
 
 void on_connected(void *data, pt_upstream_conn *uc, int status) {
     auto *s = static_cast<Stream *>(data);
-    s->connecting = false;
-    if (s->orphaned) { // the request is gone (client closed while we connected)
-        if (uc) H->upstream_release(uc, 0, 0);
-        delete s;
-        return;
-    }
     if (status) {
         s->done = true;
         H->finalize(s->r, status);
@@ -338,10 +332,8 @@ int build_request(Stream *s) {
 }
 
 void start_exchange(Stream *s) {
-    s->connecting = true;
     if (H->upstream_connect(s->r, s->conf->upstream, s->conf->connect_timeout, on_connected, s) !=
         PT_OK) {
-        s->connecting = false;
         s->done = true;
         H->finalize(s->r, 502);
     }
@@ -351,13 +343,10 @@ void cleanup(void *arg) {
     auto *s = static_cast<Stream *>(arg);
     // the client went away or the request ended: the backend connection is
     // closed unless a complete exchange already returned it to the pool; a
-    // multiplexed stream sends ABORT_REQUEST and leaves its siblings be
+    // multiplexed stream sends ABORT_REQUEST and leaves its siblings be.
+    // A connect still pending for this request is cancelled by the upstream
+    // layer (its own cleanup): no callback reaches s after this.
     shutdown_backend(s, false, false);
-    if (s->connecting) { // the upstream layer still holds s as its callback data
-        s->orphaned = true;
-        s->r = nullptr;
-        return;
-    }
     delete s;
 }
 } // namespace

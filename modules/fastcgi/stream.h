@@ -65,8 +65,6 @@ struct Stream {
     bool done = false;       // the backend exchange is over (or abandoned)
     bool got_bytes = false;  // anything received from the backend
     bool got_stdout = false;
-    bool connecting = false; // an upstream_connect callback will come with this stream
-    bool orphaned = false;   // the request ended while connecting: free on the callback
     int retries = 0;
     size_t unread_after_record = 0; // backend bytes buffered beyond the record being handled
     std::string out;                // the encoded request
