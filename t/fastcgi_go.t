@@ -4,7 +4,7 @@
 # ways, a slow answer, and connection reuse: with an upstream `keepalive`
 # and `fastcgi_keep_conn on`, N requests travel over M << N backend
 # connections (counted by the peers themselves); without, one each.
-# Multiplexing (fastcgi_multiplex) is not implemented and not tested here.
+# Multiplexing (fastcgi_multiplex) is tested in t/fastcgi_multiplex.t.
 use strict;
 use warnings;
 use Test::More;

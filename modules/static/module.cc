@@ -5,6 +5,7 @@
 
 #include "open_file_cache.h"
 #include "range.h"
+#include "symlinks.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -29,6 +30,8 @@ struct StaticConf {
     static_module::OpenFileCache *cache; // nullptr: off
     int cache_set;                       // the directive appeared at this level
     int64_t valid_sec;                   // -1: unset
+    int symlinks;                        // -1 unset, else a SymlinkPolicy
+    pt_value *symlinks_from;             // from=$document_root: trusted prefix
 };
 
 // The file a request serves: from the cache (the descriptor stays the
@@ -219,13 +222,18 @@ int static_handler(pt_request *r, void *conf) {
     auto *sc = static_cast<StaticConf *>(conf);
     File file;
     int e = 0;
-    if (sc && sc->cache) {
+    auto policy = static_cast<static_module::SymlinkPolicy>(sc && sc->symlinks > 0 ? sc->symlinks : 0);
+    if (sc && sc->cache && policy == static_module::SymlinkPolicy::Off) {
         file.info = sc->cache->open(sv(fname), H->now_sec(), sc->valid_sec, &e);
     } else {
-        std::string p(sv(fname));
-        file.own.fd = open(p.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        size_t trusted = 0;
+        pt_str from;
+        if (sc && sc->symlinks_from && H->eval(r, sc->symlinks_from, &from) == PT_OK &&
+            sv(fname).substr(0, from.len) == sv(from))
+            trusted = from.len;
+        file.own.fd = static_module::open_checked(sv(fname), trusted, policy, &e);
         if (file.own.fd < 0) {
-            e = errno;
+            // e set by open_checked
         } else if (fstat(file.own.fd, &file.own.st) != 0) {
             e = errno;
             close(file.own.fd);
@@ -241,7 +249,7 @@ int static_handler(pt_request *r, void *conf) {
             H->log(PT_LOG_ERR, r, "open() \"%s\" failed (%d: %s)", path.c_str(), e, strerror(e));
             return 404;
         }
-        if (e == EACCES) {
+        if (e == EACCES || e == ELOOP) {
             H->log(PT_LOG_ERR, r, "open() \"%s\" failed (%d: %s)", path.c_str(), e, strerror(e));
             return 403;
         }
@@ -326,6 +334,7 @@ int static_handler(pt_request *r, void *conf) {
 void *create_loc_conf(pt_conf *cf) {
     auto *c = static_cast<StaticConf *>(H->conf_alloc(cf, sizeof(StaticConf)));
     c->valid_sec = -1;
+    c->symlinks = -1;
     return c;
 }
 
@@ -337,6 +346,10 @@ const char *merge_loc_conf(pt_conf *, void *parent, void *child) {
         c->cache_set = p->cache_set;
     }
     if (c->valid_sec == -1) c->valid_sec = p->valid_sec == -1 ? 60 : p->valid_sec;
+    if (c->symlinks == -1) {
+        c->symlinks = p->symlinks == -1 ? 0 : p->symlinks;
+        c->symlinks_from = p->symlinks_from;
+    }
     return nullptr;
 }
 
@@ -377,6 +390,24 @@ const char *set_open_file_cache(pt_conf *cf, void *conf, const pt_str *a, size_t
     return nullptr;
 }
 
+// disable_symlinks off | on | if_not_owner [from=part]
+const char *set_disable_symlinks(pt_conf *cf, void *conf, const pt_str *a, size_t n) {
+    auto *c = static_cast<StaticConf *>(conf);
+    std::string_view v = sv(a[1]);
+    if (v == "off") c->symlinks = int(static_module::SymlinkPolicy::Off);
+    else if (v == "on") c->symlinks = int(static_module::SymlinkPolicy::On);
+    else if (v == "if_not_owner") c->symlinks = int(static_module::SymlinkPolicy::IfNotOwner);
+    else return "!invalid value in \"disable_symlinks\" directive";
+    if (n == 3) {
+        std::string_view f = sv(a[2]);
+        if (f.substr(0, 5) != "from=") return "!invalid parameter in \"disable_symlinks\" directive";
+        const char *err = nullptr;
+        c->symlinks_from = H->conf_value(cf, pt_str{f.data() + 5, f.size() - 5}, &err);
+        if (!c->symlinks_from) return err;
+    }
+    return nullptr;
+}
+
 const char *set_open_file_cache_valid(pt_conf *, void *conf, const pt_str *a, size_t) {
     auto *c = static_cast<StaticConf *>(conf);
     if (c->valid_sec != -1) return "is duplicate";
@@ -392,6 +423,7 @@ constexpr uint32_t HSL = PT_CTX_HTTP | PT_CTX_SERVER | PT_CTX_LOCATION;
 const pt_directive kDirectives[] = {
     {"open_file_cache", HSL, PT_ARGS(1) | PT_ARGS(2), PT_CONF_LOC, set_open_file_cache},
     {"open_file_cache_valid", HSL, PT_ARGS(1), PT_CONF_LOC, set_open_file_cache_valid},
+    {"disable_symlinks", HSL, PT_ARGS(1) | PT_ARGS(2), PT_CONF_LOC, set_disable_symlinks},
     {nullptr, 0, 0, PT_CONF_MAIN, nullptr},
 };
 
