@@ -137,6 +137,8 @@ class RequestParser : private detail::HeadCore {
     explicit RequestParser(const Limits &limits) : HeadCore(limits) {}
     ParseResult feed(std::string_view buffered, RequestHead &out);
     void reset();
+    // a parser kept in a pool serves connections of other listeners next
+    void set_limits(const Limits &limits) { limits_ = limits; }
 
   private:
     ParseResult request_line(std::string_view line, uint32_t off);

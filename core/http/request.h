@@ -94,32 +94,38 @@ struct ListenGroup;
 
 enum class ConnState { ReadingHead, ReadingBody, Processing, Closing, Tunnel };
 
+struct PlainBev; // http_connection.cc: a plain bufferevent that outlives its connection's use
+
+// Kept small: an idle keep-alive connection holds only this, its descriptor
+// and one event (issue 8: bytes per idle connection ≤ nginx's). Everything a
+// request needs (parser, bufferevent, buffers) is taken when bytes arrive and
+// given back to per-worker pools when the connection goes idle.
 struct Connection {
     uint64_t id = 0;
     Worker *worker = nullptr;
     ListenGroup *group = nullptr;
-    bufferevent *bev = nullptr;
+    bufferevent *bev = nullptr; // null while parked (idle, plain)
+    PlainBev *plain = nullptr;  // owner record of a plain connection's bev
+    // the header/keep-alive timer; while parked, the read-or-timeout event on fd
     event *header_timer = nullptr;
+    int fd = -1;
     ConnState state = ConnState::ReadingHead;
     std::string peer_addr, local_addr;
     int peer_port = 0, local_port = 0;
     sockaddr_storage peer{};
-    std::unique_ptr<http::RequestParser> parser;
-    http::Limits limits;
+    std::unique_ptr<http::RequestParser> parser; // only while a head is being read
     std::unique_ptr<Request> req;
     uint64_t requests = 0;
+    uint32_t keepalive_ms = 0; // the idle wait the last request chose
     bool close_after_write = false;
     bool waiting_drain = false;  // pipelined input waits for the output to drain
     bool header_timer_armed = false;
     bool idle = false; // between requests on a keep-alive connection
     bool plain_on_tls = false; // plain HTTP arrived on a TLS listener
-    std::string spare_head; // reused capacity for the next request's head copy
-    void *tunnel = nullptr; // after a 101 (tunnel.cc)
-    // the last Host bytes seen, normalized, and the server they selected
-    std::string host_raw, host_norm;
-    ServerConf *host_srv = nullptr;
+    bool parked = false;       // idle with its bufferevent given back (plain only)
     bool direct_write = false; // plain socket: process_input writes its output itself
     bool in_process = false;   // inside process_input (output is flushed at its end)
+    void *tunnel = nullptr; // after a 101 (tunnel.cc)
 };
 
 // http_connection.cc
