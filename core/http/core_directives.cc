@@ -223,7 +223,16 @@ const char *set_listen(pt_conf *cf, void *, const pt_str *a, size_t n) {
 }
 
 const char *set_server_name(pt_conf *cf, void *, const pt_str *a, size_t n) {
-    for (size_t i = 1; i < n; i++) cf->srv->names.push_back(str(a[i]));
+    for (size_t i = 1; i < n; i++) {
+        std::string name = str(a[i]);
+        if (name.size() > 1 && name[0] == '~') {
+            // named captures become variables: known before any value uses them
+            std::string err;
+            if (auto re = Regex::compile(std::string_view(name).substr(1), false, err))
+                for (const auto &[var, idx] : re->names()) declare_user_variable(var);
+        }
+        cf->srv->names.push_back(std::move(name));
+    }
     return nullptr;
 }
 

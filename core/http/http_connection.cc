@@ -24,11 +24,110 @@ pt_request::~pt_request() {
 }
 
 namespace portico {
+
+// A plain connection's bufferevent with the connection using it: the output
+// callback's argument, so the bufferevent can move between connections.
+struct PlainBev {
+    bufferevent *bev = nullptr;
+    Connection *c = nullptr; // null while spare
+};
+
 namespace {
 
 void on_read(bufferevent *, void *arg);
 void on_write(bufferevent *, void *arg);
 void on_event(bufferevent *, short what, void *arg);
+void on_output_added(evbuffer *, const evbuffer_cb_info *info, void *arg);
+
+// Per-worker spares (a worker is one process with one event base, never
+// freed before exit). An idle connection gives its bufferevent and parser
+// back; the next connection with bytes to read takes them, so neither is
+// allocated per keep-alive request nor held per idle connection. Bounded so
+// a burst does not pin memory; never destroyed, so LSan sees them reachable.
+constexpr size_t kSpareMax = 64;
+std::vector<PlainBev *> &spare_bevs() {
+    static auto *v = new std::vector<PlainBev *>;
+    return *v;
+}
+std::vector<http::RequestParser *> &spare_parsers() {
+    static auto *v = new std::vector<http::RequestParser *>;
+    return *v;
+}
+// reused capacity for the next request's head copy (take_head / request_done)
+std::string &spare_head() {
+    static std::string s;
+    return s;
+}
+// The last Host bytes seen, normalized, and the server they selected: a
+// keep-alive client repeats its Host, and clients of one site share it.
+struct HostCache {
+    ListenGroup *group = nullptr;
+    std::string raw, norm;
+    ServerConf *srv = nullptr;
+};
+HostCache &host_cache() {
+    static HostCache h;
+    return h;
+}
+
+timeval ms_tv(int64_t ms) { return {time_t(ms / 1000), suseconds_t((ms % 1000) * 1000)}; }
+
+http::Limits limits_of(const ServerConf *s) {
+    http::Limits l;
+    l.max_request_line = size_t(*s->large_client_header_buffers_size);
+    l.max_header_line = size_t(*s->large_client_header_buffers_size);
+    l.max_head = size_t(*s->large_client_header_buffers_size * *s->large_client_header_buffers_num);
+    l.underscores_in_headers = *s->underscores_in_headers;
+    l.ignore_invalid_headers = *s->ignore_invalid_headers;
+    return l;
+}
+
+void take_parser(Connection *c) {
+    auto &pool = spare_parsers();
+    http::Limits l = limits_of(c->group->default_server);
+    if (pool.empty()) {
+        c->parser = std::make_unique<http::RequestParser>(l);
+        return;
+    }
+    c->parser.reset(pool.back());
+    pool.pop_back();
+    c->parser->set_limits(l);
+}
+
+void release_parser(Connection *c) {
+    if (!c->parser) return;
+    auto &pool = spare_parsers();
+    if (pool.size() >= kSpareMax) return c->parser.reset();
+    c->parser->reset();
+    pool.push_back(c->parser.release());
+}
+
+// Binds a plain bufferevent (a spare one if any) to the connection's socket,
+// reading enabled. The connection owns the descriptor: bufferevents are
+// reused, so none closes it on free.
+void take_plain_bev(Connection *c) {
+    auto &pool = spare_bevs();
+    PlainBev *pb;
+    if (!pool.empty()) {
+        pb = pool.back();
+        pool.pop_back();
+        bufferevent_setfd(pb->bev, c->fd);
+    } else {
+        pb = new PlainBev{bufferevent_socket_new(c->worker->base, c->fd, 0), nullptr};
+        evbuffer_add_cb(bufferevent_get_output(pb->bev), on_output_added, pb);
+    }
+    pb->c = c;
+    c->plain = pb;
+    c->bev = pb->bev;
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_enable(c->bev, EV_READ);
+}
+
+void free_plain_bev(PlainBev *pb) {
+    evbuffer_remove_cb(bufferevent_get_output(pb->bev), on_output_added, pb);
+    bufferevent_free(pb->bev);
+    delete pb;
+}
 
 void addr_to_text(const sockaddr *sa, std::string &out, int &port) {
     char buf[INET6_ADDRSTRLEN] = {};
@@ -49,7 +148,7 @@ void addr_to_text(const sockaddr *sa, std::string &out, int &port) {
 }
 
 void arm_timer(Connection *c, int64_t ms) {
-    timeval tv{time_t(ms / 1000), suseconds_t((ms % 1000) * 1000)};
+    timeval tv = ms_tv(ms);
     evtimer_add(c->header_timer, &tv);
     c->header_timer_armed = true;
 }
@@ -115,22 +214,39 @@ void start_request(Connection *c) {
 
     ServerConf *srv = c->group->default_server;
     if (!r->head.host.empty()) {
-        // a keep-alive client repeats its Host: the virtual server found for
-        // the same bytes last time is still the answer (the config is fixed
-        // for the worker's life)
-        if (c->host_srv && r->head.host == c->host_raw) {
-            r->host = c->host_norm;
-            srv = c->host_srv;
+        // the virtual server found for the same Host bytes last time is still
+        // the answer (the config is fixed for the worker's life)
+        HostCache &hc = host_cache();
+        if (hc.srv && hc.group == c->group && r->head.host == hc.raw) {
+            r->host = hc.norm;
+            srv = hc.srv;
         } else {
             if (!http::normalize_host(r->head.host, r->host)) {
                 r->srv = srv;
                 r->loc = srv->loc.get();
                 return refuse(c, 400, "invalid host", r);
             }
-            if (void *s = c->group->names.find(r->host)) srv = static_cast<ServerConf *>(s);
-            c->host_raw.assign(r->head.host);
-            c->host_norm = r->host;
-            c->host_srv = srv;
+            int ov[20];
+            int n = 0;
+            const Regex *which = nullptr;
+            if (void *s = c->group->names.find(r->host, ov, &n, &which))
+                srv = static_cast<ServerConf *>(s);
+            if (which && n > 0) {
+                // a regex server_name: its captures are $1..$9 and its named
+                // groups variables, as in nginx (not cached: they are per host)
+                r->capture_subject = r->host;
+                memcpy(r->ovector, ov, sizeof ov);
+                r->ncaptures = n;
+                for (const auto &[name, idx] : which->names())
+                    if (idx < n && ov[2 * idx] >= 0)
+                        r->user_vars.emplace_back(
+                            name, r->host.substr(size_t(ov[2 * idx]), size_t(ov[2 * idx + 1] - ov[2 * idx])));
+            } else {
+                hc.group = c->group;
+                hc.raw.assign(r->head.host);
+                hc.norm = r->host;
+                hc.srv = srv;
+            }
         }
     } else if (void *s = c->group->names.find("")) {
         srv = static_cast<ServerConf *>(s);
@@ -174,7 +290,7 @@ static thread_local http::RequestHead t_head;
 
 static void take_head(Connection *c, std::string_view buffered) {
     auto r = std::make_unique<Request>();
-    r->head_buf.swap(c->spare_head);
+    r->head_buf.swap(spare_head());
     size_t len = t_head.head_len;
     r->head_buf.assign(buffered.data(), len);
     const char *from = buffered.data(), *to = r->head_buf.data();
@@ -269,18 +385,29 @@ void process_input_loop(Connection *c) {
         evbuffer *in = bufferevent_get_input(c->bev);
         size_t n = evbuffer_get_length(in);
         if (n == 0) return;
-        if (!c->header_timer_armed || c->idle) {
-            c->idle = false;
-            arm_timer(c, *c->group->default_server->client_header_timeout);
-        }
-        size_t take = std::min(n, c->limits.max_head + 1);
+        if (!c->parser) take_parser(c);
+        // the header timer runs from the first byte, but a head that came
+        // whole (the usual case) never needs it armed
+        size_t max_head = size_t(*c->group->default_server->large_client_header_buffers_size *
+                                 *c->group->default_server->large_client_header_buffers_num);
+        size_t take = std::min(n, max_head + 1);
         const char *data = reinterpret_cast<const char *>(evbuffer_pullup(in, ssize_t(take)));
         std::string_view buffered(data, take);
         http::ParseResult pr = c->parser->feed(buffered, t_head);
-        if (pr.state == http::ParseState::Again) return;
-        if (pr.state == http::ParseState::Error) return refuse(c, pr.status, pr.reason, nullptr);
-        evtimer_del(c->header_timer);
-        c->header_timer_armed = false;
+        if (pr.state != http::ParseState::Done) {
+            // also bounds how long a refused client may take to read its answer
+            if (!c->header_timer_armed || c->idle) {
+                c->idle = false;
+                arm_timer(c, *c->group->default_server->client_header_timeout);
+            }
+            if (pr.state == http::ParseState::Again) return;
+            return refuse(c, pr.status, pr.reason, nullptr);
+        }
+        if (c->header_timer_armed) {
+            evtimer_del(c->header_timer);
+            c->header_timer_armed = false;
+        }
+        c->idle = false;
         take_head(c, buffered);
         evbuffer_drain(in, c->req->head.head_len);
         c->parser->reset();
@@ -315,9 +442,64 @@ void flush_output(Connection *c) {
 }
 
 void on_output_added(evbuffer *, const evbuffer_cb_info *info, void *arg) {
-    auto *c = static_cast<Connection *>(arg);
-    if (info->n_added == 0 || c->in_process || !c->bev) return;
+    Connection *c = static_cast<PlainBev *>(arg)->c;
+    if (!c || info->n_added == 0 || c->in_process || !c->bev) return;
     if (!(bufferevent_get_enabled(c->bev) & EV_WRITE)) bufferevent_enable(c->bev, EV_WRITE);
+}
+
+void on_parked(evutil_socket_t, short what, void *arg);
+
+// An idle plain connection gives back everything a request needs and keeps
+// only itself and one event: read-or-keepalive-timeout on its socket (as
+// nginx frees its header buffer in ngx_http_set_keepalive). The event is
+// added before the bufferevent lets go of the socket, so epoll sees no change.
+void park(Connection *c) {
+    release_parser(c);
+    evtimer_del(c->header_timer);
+    c->header_timer_armed = false;
+    event_assign(c->header_timer, c->worker->base, c->fd, EV_READ | EV_PERSIST, on_parked, c);
+    timeval tv = ms_tv(c->keepalive_ms);
+    event_add(c->header_timer, &tv);
+    PlainBev *pb = c->plain;
+    bufferevent_setcb(pb->bev, nullptr, nullptr, nullptr, nullptr);
+    bufferevent_setfd(pb->bev, -1);
+    pb->c = nullptr;
+    c->plain = nullptr;
+    c->bev = nullptr;
+    c->parked = true;
+    auto &pool = spare_bevs();
+    if (pool.size() < kSpareMax) pool.push_back(pb);
+    else free_plain_bev(pb);
+}
+
+// Bytes (or the end) arrived on a parked connection, or its keep-alive ran out.
+void on_parked(evutil_socket_t, short what, void *arg) {
+    auto *c = static_cast<Connection *>(arg);
+    clock::update();
+    if (what & EV_TIMEOUT) return connection_close(c);
+    take_plain_bev(c); // its read event joins ours on the socket: no epoll change
+    event_del(c->header_timer);
+    event_assign(c->header_timer, c->worker->base, -1, 0, on_header_timeout, c);
+    c->parked = false;
+    // Read here what woke us: the bufferevent's own read would first ask
+    // FIONREAD (one more syscall per keep-alive request). The input's end is
+    // frozen against other writers; its own read thaws it the same way.
+    evbuffer *in = bufferevent_get_input(c->bev);
+    evbuffer_unfreeze(in, 0);
+    evbuffer_iovec v;
+    ssize_t n = -1;
+    errno = EAGAIN;
+    if (evbuffer_reserve_space(in, 4000, &v, 1) == 1) {
+        n = recv(c->fd, v.iov_base, v.iov_len, 0);
+        if (n > 0) {
+            v.iov_len = size_t(n);
+            evbuffer_commit_space(in, &v, 1);
+        }
+    }
+    evbuffer_freeze(in, 0);
+    if (n > 0) return process_input(c);
+    // EAGAIN: the bufferevent's read event takes it from here
+    if (n == 0 || (errno != EAGAIN && errno != EINTR)) connection_close(c);
 }
 
 void process_input(Connection *c) {
@@ -325,7 +507,16 @@ void process_input(Connection *c) {
     c->in_process = true;
     process_input_loop(c);
     c->in_process = false;
-    if (c->bev && c->state != ConnState::Closing) flush_output(c);
+    if (!c->bev || c->state == ConnState::Closing) return;
+    flush_output(c);
+    // between requests: park if nothing is pending either way, else wait
+    // for the next request (or the output to drain) with the keep-alive timer
+    if (!c->bev || !c->idle || c->state != ConnState::ReadingHead || c->close_after_write ||
+        evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
+        return;
+    if (!c->waiting_drain && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        return park(c);
+    if (!c->header_timer_armed) arm_timer(c, c->keepalive_ms);
 }
 
 void on_read(bufferevent *, void *arg) {
@@ -387,6 +578,7 @@ void connection_accept(Worker *w, ListenGroup *g, int fd, sockaddr *sa, int) {
         return;
     }
     auto *c = new Connection;
+    c->fd = fd;
     c->id = w->next_conn_id++;
     c->worker = w;
     c->group = g;
@@ -415,37 +607,31 @@ void connection_accept(Worker *w, ListenGroup *g, int fd, sockaddr *sa, int) {
             c->bev = tls_accept(w->base, fd, g);
     }
     if (!c->bev) {
-        c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        take_plain_bev(c);
         c->direct_write = !g->listen.ssl; // see flush_output
-        if (c->direct_write)
-            evbuffer_add_cb(bufferevent_get_output(c->bev), on_output_added, c);
+    } else {
+        bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+        bufferevent_enable(c->bev, EV_READ);
     }
     c->header_timer = evtimer_new(w->base, on_header_timeout, c);
-    ServerConf *s = g->default_server;
-    c->limits.max_request_line = size_t(*s->large_client_header_buffers_size);
-    c->limits.max_header_line = size_t(*s->large_client_header_buffers_size);
-    c->limits.max_head =
-        size_t(*s->large_client_header_buffers_size * *s->large_client_header_buffers_num);
-    c->limits.underscores_in_headers = *s->underscores_in_headers;
-    c->limits.ignore_invalid_headers = *s->ignore_invalid_headers;
-    c->parser = std::make_unique<http::RequestParser>(c->limits);
-    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
     w->conns.insert(c);
-    arm_timer(c, *s->client_header_timeout);
-    bufferevent_enable(c->bev, EV_READ);
+    arm_timer(c, *g->default_server->client_header_timeout);
 }
 
 void connection_close(Connection *c) {
-    if (!c->bev) return;
+    if (!c->bev && !c->parked) return;
     Worker *w = c->worker;
     if (c->req && c->req->pending) abort_request(c->req.get());
     c->req.reset();
     tunnel_free(c);
-    evtimer_del(c->header_timer);
-    event_free(c->header_timer);
-    if (c->direct_write) evbuffer_remove_cb(bufferevent_get_output(c->bev), on_output_added, c);
-    bufferevent_free(c->bev);
+    event_free(c->header_timer); // deletes it first (parked: it watches the socket)
+    bool own_fd = c->plain || c->parked; // a TLS bufferevent closes its socket
+    if (c->plain) free_plain_bev(c->plain);
+    else if (c->bev) bufferevent_free(c->bev);
+    if (own_fd) close(c->fd);
     c->bev = nullptr;
+    c->parked = false;
+    c->parser.reset();
     w->conns.erase(c);
     delete c;
 }
@@ -454,6 +640,11 @@ void connection_drain(Connection *c) {
     // An idle keep-alive connection gets a short grace period instead of an
     // immediate close: a request already on the wire is still answered (with
     // "Connection: close"), so a reload fails no request.
+    if (c->parked) {
+        timeval tv{1, 0};
+        event_add(c->header_timer, &tv); // reschedules its timeout
+        return;
+    }
     if (c->state == ConnState::ReadingHead && !c->req &&
         evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
         arm_timer(c, 1000);
@@ -476,7 +667,7 @@ void request_done(Request *r) {
     // connection_drain gives idle ones
     int64_t keepalive_ms = c->worker->draining ? 1000 : *r->loc->keepalive_timeout;
     bool was_async = r->pending;
-    c->spare_head.swap(r->head_buf);
+    spare_head().swap(r->head_buf);
     c->req.reset();
     if (!keep) {
         c->close_after_write = true;
@@ -487,7 +678,12 @@ void request_done(Request *r) {
     c->state = ConnState::ReadingHead;
     evbuffer *in = bufferevent_get_input(c->bev);
     c->idle = true; // the next request's header timer starts with its first byte
-    if (evbuffer_get_length(in) == 0) arm_timer(c, keepalive_ms);
+    c->keepalive_ms = uint32_t(std::min<int64_t>(keepalive_ms, UINT32_MAX));
+    if (evbuffer_get_length(in) == 0) {
+        release_parser(c);
+        // a plain connection inside process_input parks at its end instead
+        if (!c->direct_write || !c->in_process) arm_timer(c, keepalive_ms);
+    }
     // Pipelined requests wait while much output is pending, so a client
     // that does not read cannot make us buffer without bound.
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 256 * 1024) {

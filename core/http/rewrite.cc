@@ -308,6 +308,7 @@ int rewrite_return_code(const RewriteOp *op) { return op->code; }
 const void *rewrite_return_text(const RewriteOp *op) { return op->has_text ? &op->value : nullptr; }
 
 bool user_variable_declared(std::string_view name) { return declared().count(name) > 0; }
+void declare_user_variable(std::string_view name) { declared().insert(std::string(name)); }
 
 bool get_user_variable(Request *r, std::string_view name, std::string &out) {
     for (auto &kv : r->user_vars)

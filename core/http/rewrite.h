@@ -19,6 +19,7 @@ using RewriteProgram = std::vector<std::shared_ptr<RewriteOp>>;
 
 const pt_directive *rewrite_directives();
 bool user_variable_declared(std::string_view name);
+void declare_user_variable(std::string_view name); // `set` and named regex captures
 bool get_user_variable(pt_request *r, std::string_view name, std::string &out);
 
 // Result of running a program: go on, or end the request with a status
