@@ -22,6 +22,19 @@ struct SetHeader {
     pt_value *value; // an empty result removes the header
 };
 
+// Every upstream a literal proxy_pass of this configuration named, by the
+// name it was written with: a proxy_pass with variables finds its target
+// here at request time (the ABI has no lookup of an upstream{} by name), so
+// it shares that upstream's balancing and keep-alive pool.
+struct ProxyMain {
+    enum { kMaxKnown = 512 };
+    struct Known {
+        pt_str name;
+        pt_upstream *upstream;
+    } known[kMaxKnown];
+    int nknown;
+};
+
 struct Redirect {
     pt_str from;     // literal prefix of Location / Refresh
     pt_value *to;
@@ -29,7 +42,10 @@ struct Redirect {
 
 // Location settings; plain data: the host allocates and zeroes it. -1: unset.
 struct ProxyConf {
-    pt_upstream *upstream;
+    ProxyMain *main;
+    pt_upstream *upstream;  // literal proxy_pass
+    pt_value *pass_value;   // proxy_pass with variables: the URL after the scheme
+    int ssl;                // https://
     int has_uri;        // proxy_pass has a URI part (even "/")
     pt_str uri_part;    // that part
     pt_str url;         // "http://host:port" (without the URI part)
@@ -53,13 +69,24 @@ struct ProxyConf {
     int64_t connect_timeout, send_timeout, read_timeout, buffer_size;
     pt_value *set_body;
     pt_value *method;
+    // proxy_ssl_* (tls_client.cc); -1 / null data: unset
+    int ssl_verify, ssl_verify_depth, ssl_server_name, ssl_session_reuse;
+    int ssl_protocols; // bit mask of kProto*
+    pt_str ssl_trusted_certificate, ssl_ciphers, ssl_certificate, ssl_certificate_key;
+    pt_value *ssl_name;
+    struct ssl_ctx_st *ssl_ctx; // the client context of an https:// location
 };
+
+struct PassTarget;
+
+// a proxy_pass with variables: the target of r evaluated; nullptr otherwise
+const PassTarget *request_target(pt_request *r);
 
 int handler(pt_request *r, void *loc_conf);
 
 // request_writer.cc: the request line + headers + body for the upstream;
 // 0 or an HTTP status (logged).
-int build_request(pt_request *r, const ProxyConf *c, std::string &out);
+int build_request(pt_request *r, const ProxyConf *c, const PassTarget *dynamic, std::string &out);
 bool idempotent(std::string_view method);
 
 // response_head.cc: status and headers of the upstream's response head as

@@ -32,7 +32,7 @@ bool valid_field_value(std::string_view v) {
 bool method_wants_length(std::string_view m) { return m == "POST" || m == "PUT" || m == "PATCH"; }
 } // namespace
 
-int build_request(pt_request *r, const ProxyConf *c, std::string &out) {
+int build_request(pt_request *r, const ProxyConf *c, const PassTarget *dynamic, std::string &out) {
     std::string_view method = sv(H->req_field(r, PT_F_METHOD));
     pt_str mv{};
     if (c->method) {
@@ -42,17 +42,30 @@ int build_request(pt_request *r, const ProxyConf *c, std::string &out) {
     pt_str location{}, changed{};
     bool have_location = H->variable(r, PT_STR("portico_location"), &location) == 1;
     H->variable(r, PT_STR("portico_uri_changed"), &changed);
-    if (c->has_uri && !have_location) {
-        // nginx refuses this at configuration time; the ABI does not tell a
-        // module its location, so it is refused here (logged once per request)
-        H->log(PT_LOG_ERR, r, "\"proxy_pass\" cannot have URI part in location given by regular "
-                              "expression, or inside named location (or $portico_location is "
-                              "not available)");
-        return 500;
+    std::string uri;
+    if (dynamic && dynamic->has_uri) {
+        // nginx: with variables, a URI part is sent as evaluated, replacing
+        // the whole request URI (args included: $request_uri carries them)
+        if (!valid_request_target(dynamic->uri)) {
+            H->log(PT_LOG_ERR, r, "invalid URI \"%.*s\" in proxy_pass after variables",
+                   int(dynamic->uri.size()), dynamic->uri.data());
+            return 500;
+        }
+        uri = dynamic->uri;
+    } else {
+        bool has_uri = !dynamic && c->has_uri;
+        if (has_uri && !have_location) {
+            // nginx refuses this at configuration time; the ABI does not tell a
+            // module its location, so it is refused here (logged once per request)
+            H->log(PT_LOG_ERR, r, "\"proxy_pass\" cannot have URI part in location given by regular "
+                                  "expression, or inside named location (or $portico_location is "
+                                  "not available)");
+            return 500;
+        }
+        uri = upstream_uri(has_uri, sv(c->uri_part), sv(location), sv(H->req_field(r, PT_F_URI)),
+                           sv(H->req_field(r, PT_F_ARGS)), sv(H->req_field(r, PT_F_REQUEST_URI)),
+                           changed.len > 0);
     }
-    std::string uri = upstream_uri(c->has_uri, sv(c->uri_part), sv(location),
-                                   sv(H->req_field(r, PT_F_URI)), sv(H->req_field(r, PT_F_ARGS)),
-                                   sv(H->req_field(r, PT_F_REQUEST_URI)), changed.len > 0);
     out.clear();
     out.append(method);
     out += ' ';

@@ -6,9 +6,17 @@ namespace portico::proxy {
 
 const char *parse_pass(std::string_view t, PassTarget &out) {
     out = PassTarget{};
-    if (t.substr(0, 8) == "https://") return "!https upstreams are not supported (no TLS client yet)";
-    if (t.substr(0, 7) != "http://") return "!invalid URL prefix in proxy_pass (only http:// is supported)";
-    t.remove_prefix(7);
+    std::string scheme;
+    if (t.substr(0, 8) == "https://") {
+        out.ssl = true;
+        scheme = "https://";
+    } else if (t.substr(0, 7) == "http://") {
+        scheme = "http://";
+    } else {
+        return "!invalid URL prefix in proxy_pass";
+    }
+    t.remove_prefix(scheme.size());
+    const char *default_port = out.ssl ? "443" : "80";
     std::string_view authority;
     if (t.substr(0, 5) == "unix:") {
         // http://unix:/path/to.sock:/uri — the path ends at the next ':'
@@ -17,8 +25,9 @@ const char *parse_pass(std::string_view t, PassTarget &out) {
         if (path.empty() || path[0] != '/') return "!invalid unix socket path in proxy_pass";
         out.upstream = "unix:" + std::string(path);
         out.proxy_host = "localhost";
+        out.host = "localhost";
         out.proxy_port = "";
-        out.url = "http://localhost";
+        out.url = scheme + "localhost";
         if (colon != std::string_view::npos) {
             std::string_view rest = t.substr(colon + 1);
             if (!rest.empty()) {
@@ -36,7 +45,11 @@ const char *parse_pass(std::string_view t, PassTarget &out) {
         out.uri = std::string(t.substr(slash));
     }
     if (authority.empty()) return "!no host in proxy_pass";
-    if (authority.find_first_of("?#@ ") != std::string_view::npos) return "!invalid host in proxy_pass";
+    for (unsigned char ch : authority) {
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                  ch == '.' || ch == '-' || ch == '_' || ch == ':' || ch == '[' || ch == ']';
+        if (!ok) return "!invalid host in proxy_pass";
+    }
     size_t colon = authority.rfind(':');
     size_t bracket = authority.rfind(']');
     bool has_port = colon != std::string_view::npos && (bracket == std::string_view::npos || colon > bracket);
@@ -46,16 +59,26 @@ const char *parse_pass(std::string_view t, PassTarget &out) {
             return "!invalid port in proxy_pass";
         out.upstream = std::string(authority);
         out.proxy_port = std::string(port);
-        out.proxy_host = port == "80" ? std::string(authority.substr(0, colon)) : std::string(authority);
+        out.host = std::string(authority.substr(0, colon));
+        out.proxy_host = port == default_port ? out.host : std::string(authority);
     } else {
         // a bare name: the upstream{} block of that name (a host name
         // without an upstream block needs its port written out)
         out.upstream = std::string(authority);
-        out.proxy_port = "80";
+        out.proxy_port = default_port;
         out.proxy_host = std::string(authority);
+        out.host = std::string(authority);
     }
-    out.url = "http://" + std::string(authority);
+    if (out.host.empty()) return "!no host in proxy_pass";
+    out.url = scheme + std::string(authority);
     return nullptr;
+}
+
+bool valid_request_target(std::string_view uri) {
+    if (uri.empty() || uri[0] != '/') return false;
+    for (unsigned char ch : uri)
+        if (ch <= 0x20 || ch == 0x7f) return false;
+    return true;
 }
 
 void append_escaped_uri(std::string_view uri, std::string &out) {

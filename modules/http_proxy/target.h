@@ -7,16 +7,24 @@
 namespace portico::proxy {
 
 struct PassTarget {
+    bool ssl = false;       // https://
     std::string upstream;   // for upstream_ref: "host:port", "unix:/path" or a name
     std::string proxy_host; // $proxy_host: "host[:port]" (port when not 80), "localhost" for unix
-    std::string proxy_port; // $proxy_port: "80" by default
-    std::string url;        // "http://host[:port]": the prefix proxy_redirect default matches
+    std::string proxy_port; // $proxy_port: "80" ("443" for https) by default
+    std::string url;        // "http[s]://host[:port]": the prefix proxy_redirect default matches
+    std::string host;       // the host alone (no port, brackets kept): the TLS name
     bool has_uri = false;   // "http://a/" has a URI part ("/"); "http://a" has none
     std::string uri;        // the URI part
 };
 
-// nullptr or a message for the directive.
+// nullptr or a message for the directive. Also used per request on the
+// evaluated URL when proxy_pass has variables, so the authority is held to
+// the bytes a host name or address can have: it becomes the Host field.
 const char *parse_pass(std::string_view text, PassTarget &out);
+
+// A URI that came out of variables goes on the request line as is (nginx's
+// rule); it must not be able to end that line or start another field.
+bool valid_request_target(std::string_view uri);
 
 // The escaping nginx applies to a normalized $uri before sending it: what
 // could be read back as something else (space, '%', '?', '#', controls,
