@@ -250,6 +250,9 @@ struct pt_host {
     /* after PT_AGAIN: end the request with rc (PT_OK or an HTTP status) */
     void (*finalize)(pt_request *r, int rc);
     /* restart processing at another URI (error_page, index, X-Accel-Redirect) */
+    /* Returns what a content handler would (PT_OK, PT_AGAIN, a status), or
+     * PT_DONE: the redirected request was answered and r no longer exists
+     * (do not call finalize or touch r). */
     int (*internal_redirect)(pt_request *r, pt_str uri, pt_str args);
     int (*is_head)(pt_request *r);
 
