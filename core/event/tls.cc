@@ -169,7 +169,8 @@ bool build_ctx(Cycle &c, TlsConf &t, std::string &err) {
         return false;
     }
     t.ctx = ctx;
-    // nginx's default: TLSv1.2 TLSv1.3 (1.22); TLS 1.0/1.1 only when asked
+    // nginx ≥ 1.23.4's default (1.22 still enables TLS 1.0/1.1 and not 1.3:
+    // compare handshakes/s with ssl_protocols set alike); TLS 1.0/1.1 only when asked
     std::vector<std::string> protos = t.protocols.value_or(std::vector<std::string>{"TLSv1.2", "TLSv1.3"});
     int lo = TLS1_3_VERSION, hi = TLS1_VERSION;
     for (auto &p : protos) {

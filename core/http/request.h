@@ -123,6 +123,8 @@ struct Connection {
     bool idle = false; // between requests on a keep-alive connection
     bool plain_on_tls = false; // plain HTTP arrived on a TLS listener
     bool parked = false;       // idle with its bufferevent given back (plain only)
+    bool park_pending = false; // the header timer runs for parking, not a timeout
+    bool linger = false;       // unread client bytes may follow: lingering close
     bool direct_write = false; // plain socket: process_input writes its output itself
     bool in_process = false;   // inside process_input (output is flushed at its end)
     void *tunnel = nullptr; // after a 101 (tunnel.cc)

@@ -371,8 +371,22 @@ int send_file(Request *r, int fd, int64_t off, int64_t len) {
         int n = snprintf(sz, sizeof sz, "%llx\r\n", (unsigned long long)len);
         evbuffer_add(out, sz, size_t(n));
     }
-    // evbuffer file segments use sendfile() on plain sockets
-    if (evbuffer_add_file(out, fd, off, len) != 0) {
+    if (!r->c->plain && len <= 32768) {
+        // TLS cannot sendfile: libevent would mmap the segment (mmap, a page
+        // fault and munmap per response); a small file is one pread, as nginx
+        evbuffer_iovec v;
+        ssize_t n = -1;
+        if (evbuffer_reserve_space(out, len, &v, 1) == 1) n = pread(fd, v.iov_base, size_t(len), off);
+        close(fd);
+        if (n != len) {
+            PT_LOG(log::Crit, r->c->id, "pread() of a file being sent failed (%s)",
+                   n < 0 ? strerror(errno) : "file shrank");
+            return PT_ERROR;
+        }
+        v.iov_len = size_t(n);
+        evbuffer_commit_space(out, &v, 1);
+    } else if (evbuffer_add_file(out, fd, off, len) != 0) {
+        // evbuffer file segments use sendfile() on plain sockets
         close(fd);
         return PT_ERROR;
     }

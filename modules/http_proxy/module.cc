@@ -18,8 +18,19 @@
 //    retried on another).
 //  - proxy_ignore_client_abort: accepted; a client that goes away ends the
 //    upstream exchange (the connection is closed, never pooled).
+//  - https:// upstreams are never kept alive (stream.cc says why); the
+//    sessions are (proxy_ssl_session_reuse), so reconnecting is cheap.
+//  - proxy_pass with variables: the scheme must be written out; the host
+//    must evaluate to an address (IP:port, [IPv6]:port, unix:/path) or to a
+//    name some literal proxy_pass of the configuration uses (an upstream{}
+//    or an address): there is no `resolver`, and the ABI cannot look up an
+//    upstream{} by name at request time. Other names: 502, as nginx without
+//    a resolver.
+//  - proxy_ssl_* file paths are used as written (nginx: relative to the
+//    prefix); write them absolute.
 #include "proxy.h"
 #include "target.h"
+#include "tls_client.h"
 
 #include <cstring>
 #include <string_view>
@@ -34,28 +45,37 @@ pt_str copy_str(pt_conf *cf, std::string_view s) {
     return {p, s.size()};
 }
 
-int var_proxy_host(pt_request *, void *loc_conf, pt_str *out) {
+int var_proxy_host(pt_request *r, void *loc_conf, pt_str *out) {
     auto *c = static_cast<const ProxyConf *>(loc_conf);
+    if (c && c->pass_value) return dynamic_proxy_var(r, false, out) ? 1 : 0;
     if (!c || !c->upstream) return 0;
     *out = c->proxy_host;
     return 1;
 }
 
-int var_proxy_port(pt_request *, void *loc_conf, pt_str *out) {
+int var_proxy_port(pt_request *r, void *loc_conf, pt_str *out) {
     auto *c = static_cast<const ProxyConf *>(loc_conf);
+    if (c && c->pass_value) return dynamic_proxy_var(r, true, out) ? 1 : 0;
     if (!c || !c->upstream) return 0;
     *out = c->proxy_port;
     return 1;
 }
 
+// The main conf of the http{} being read: its locations register and look
+// up upstreams there (create_loc_conf has no other way to reach it).
+ProxyMain *g_reading_main;
+
 void *create_main_conf(pt_conf *cf) {
     H->conf_add_variable(cf, "proxy_host", var_proxy_host);
     H->conf_add_variable(cf, "proxy_port", var_proxy_port);
-    return H->conf_alloc(cf, 1);
+    g_reading_main = static_cast<ProxyMain *>(H->conf_alloc(cf, sizeof(ProxyMain)));
+    return g_reading_main;
 }
 
 void *create_loc_conf(pt_conf *cf) {
     auto *c = static_cast<ProxyConf *>(H->conf_alloc(cf, sizeof(ProxyConf)));
+    c->main = g_reading_main;
+    c->ssl_verify = c->ssl_verify_depth = c->ssl_server_name = c->ssl_session_reuse = c->ssl_protocols = -1;
     c->http_version = c->nuser = c->nhide = c->npass = c->redirect_mode = -1;
     c->pass_request_headers = c->pass_request_body = c->intercept_errors = c->ignore_client_abort = -1;
     c->connect_timeout = c->send_timeout = c->read_timeout = c->buffer_size = -1;
@@ -80,6 +100,17 @@ const char *merge_loc_conf(pt_conf *cf, void *parent, void *child) {
     inherit<int64_t>(c->buffer_size, p->buffer_size, -1, 8192);
     if (!c->set_body) c->set_body = p->set_body;
     if (!c->method) c->method = p->method;
+    inherit(c->ssl_verify, p->ssl_verify, -1, 0);
+    inherit(c->ssl_verify_depth, p->ssl_verify_depth, -1, 1);
+    inherit(c->ssl_server_name, p->ssl_server_name, -1, 0);
+    inherit(c->ssl_session_reuse, p->ssl_session_reuse, -1, 1);
+    inherit(c->ssl_protocols, p->ssl_protocols, -1, int(kProtoTLSv1_2 | kProtoTLSv1_3));
+    for (auto field : {&ProxyConf::ssl_trusted_certificate, &ProxyConf::ssl_ciphers,
+                       &ProxyConf::ssl_certificate, &ProxyConf::ssl_certificate_key})
+        if (!(c->*field).data) c->*field = p->*field;
+    if (!c->ssl_name) c->ssl_name = p->ssl_name;
+    if (c->ssl && !c->ssl_ctx)
+        if (const char *e = create_client_ctx(c)) return e;
     // arrays: a level that sets none inherits the parent's list as a whole
     if (c->nuser < 0) {
         c->nuser = p->nuser < 0 ? 0 : p->nuser;
@@ -109,7 +140,7 @@ const char *merge_loc_conf(pt_conf *cf, void *parent, void *child) {
     };
     const char *err = nullptr;
     if (!has("Host")) c->set[c->nset++] = {PT_STR("Host"), H->conf_value(cf, PT_STR("$proxy_host"), &err)};
-    bool pooled = c->upstream && H->upstream_keepalive(c->upstream) > 0 && c->http_version == 11;
+    bool pooled = !c->ssl && c->upstream && H->upstream_keepalive(c->upstream) > 0 && c->http_version == 11;
     if (!has("Connection") && !pooled)
         c->set[c->nset++] = {PT_STR("Connection"), H->conf_value(cf, PT_STR("close"), &err)};
     for (int i = 0; i < c->nset; i++)
@@ -117,21 +148,38 @@ const char *merge_loc_conf(pt_conf *cf, void *parent, void *child) {
     return nullptr;
 }
 
+// nginx's proxy_pass: a literal URL is resolved now (upstream_ref); one
+// with variables is compiled and evaluated per request (stream.cc).
 const char *set_pass(pt_conf *cf, void *conf, const pt_str *a, size_t) {
     auto *c = static_cast<ProxyConf *>(conf);
-    if (c->upstream) return "is duplicate";
-    PassTarget t;
-    if (const char *e = parse_pass(sv(a[1]), t)) return e;
-    if (sv(a[1]).find('$') != std::string_view::npos)
-        return "!variables in proxy_pass are not supported yet";
+    if (c->upstream || c->pass_value) return "is duplicate";
+    std::string_view text = sv(a[1]);
     const char *err = nullptr;
+    if (text.find('$') != std::string_view::npos) {
+        size_t skip = text.substr(0, 8) == "https://" ? 8 : text.substr(0, 7) == "http://" ? 7 : 0;
+        if (!skip) return "!invalid URL prefix in proxy_pass (with variables the scheme must be written out)";
+        c->ssl = skip == 8;
+        c->pass_value = H->conf_value(cf, ps(text.substr(skip)), &err);
+        if (!c->pass_value) return err;
+        H->conf_set_handler(cf, handler);
+        return nullptr;
+    }
+    PassTarget t;
+    if (const char *e = parse_pass(text, t)) return e;
     c->upstream = H->upstream_ref(cf, ps(t.upstream), &err);
     if (!c->upstream) return err;
+    c->ssl = t.ssl;
     c->has_uri = t.has_uri;
     c->uri_part = copy_str(cf, t.uri);
     c->url = copy_str(cf, t.url);
     c->proxy_host = copy_str(cf, t.proxy_host);
     c->proxy_port = copy_str(cf, t.proxy_port);
+    if (ProxyMain *m = c->main) {
+        bool known = false;
+        for (int i = 0; i < m->nknown && !known; i++) known = sv(m->known[i].name) == t.upstream;
+        if (!known && m->nknown < ProxyMain::kMaxKnown)
+            m->known[m->nknown++] = {copy_str(cf, t.upstream), c->upstream};
+    }
     H->conf_set_handler(cf, handler);
     return nullptr;
 }
@@ -240,6 +288,47 @@ const char *set_value(pt_conf *cf, void *conf, const pt_str *a, size_t) {
     return nullptr;
 }
 
+const char *set_ssl_flag(pt_conf *, void *conf, const pt_str *a, size_t) {
+    auto *c = static_cast<ProxyConf *>(conf);
+    int v;
+    if (const char *e = H->conf_parse_flag(a[1], &v)) return e;
+    std::string_view name = sv(a[0]);
+    if (name == "proxy_ssl_verify") c->ssl_verify = v;
+    else if (name == "proxy_ssl_server_name") c->ssl_server_name = v;
+    else c->ssl_session_reuse = v;
+    return nullptr;
+}
+
+const char *set_ssl_file(pt_conf *cf, void *conf, const pt_str *a, size_t) {
+    auto *c = static_cast<ProxyConf *>(conf);
+    std::string_view name = sv(a[0]);
+    pt_str v = copy_str(cf, sv(a[1]));
+    if (name == "proxy_ssl_trusted_certificate") c->ssl_trusted_certificate = v;
+    else if (name == "proxy_ssl_ciphers") c->ssl_ciphers = v;
+    else if (name == "proxy_ssl_certificate") c->ssl_certificate = v;
+    else c->ssl_certificate_key = v;
+    return nullptr;
+}
+
+const char *set_ssl_verify_depth(pt_conf *, void *conf, const pt_str *a, size_t) {
+    std::string_view v = sv(a[1]);
+    if (v.empty() || v.size() > 3 || v.find_first_not_of("0123456789") != v.npos) return "!invalid value in \"proxy_ssl_verify_depth\"";
+    static_cast<ProxyConf *>(conf)->ssl_verify_depth = std::stoi(std::string(v));
+    return nullptr;
+}
+
+const char *set_ssl_protocols(pt_conf *, void *conf, const pt_str *a, size_t n) {
+    return parse_protocols(a, n, &static_cast<ProxyConf *>(conf)->ssl_protocols);
+}
+
+const char *set_ssl_name(pt_conf *cf, void *conf, const pt_str *a, size_t) {
+    const char *err = nullptr;
+    pt_value *v = H->conf_value(cf, a[1], &err);
+    if (!v) return err;
+    static_cast<ProxyConf *>(conf)->ssl_name = v;
+    return nullptr;
+}
+
 const char *set_accepted(pt_conf *, void *, const pt_str *, size_t) { return nullptr; }
 
 constexpr uint32_t HSL = PT_CTX_HTTP | PT_CTX_SERVER | PT_CTX_LOCATION;
@@ -260,6 +349,16 @@ const pt_directive kDirectives[] = {
     {"proxy_redirect", HSL, PT_ARGS(1) | PT_ARGS(2) | PT_ARGS_MULTI, PT_CONF_LOC, set_redirect},
     {"proxy_set_body", HSL, PT_ARGS(1), PT_CONF_LOC, set_value},
     {"proxy_method", HSL, PT_ARGS(1), PT_CONF_LOC, set_value},
+    {"proxy_ssl_verify", HSL, PT_ARGS_FLAG, PT_CONF_LOC, set_ssl_flag},
+    {"proxy_ssl_server_name", HSL, PT_ARGS_FLAG, PT_CONF_LOC, set_ssl_flag},
+    {"proxy_ssl_session_reuse", HSL, PT_ARGS_FLAG, PT_CONF_LOC, set_ssl_flag},
+    {"proxy_ssl_trusted_certificate", HSL, PT_ARGS(1), PT_CONF_LOC, set_ssl_file},
+    {"proxy_ssl_ciphers", HSL, PT_ARGS(1), PT_CONF_LOC, set_ssl_file},
+    {"proxy_ssl_certificate", HSL, PT_ARGS(1), PT_CONF_LOC, set_ssl_file},
+    {"proxy_ssl_certificate_key", HSL, PT_ARGS(1), PT_CONF_LOC, set_ssl_file},
+    {"proxy_ssl_verify_depth", HSL, PT_ARGS(1), PT_CONF_LOC, set_ssl_verify_depth},
+    {"proxy_ssl_protocols", HSL, PT_ARGS_1MORE, PT_CONF_LOC, set_ssl_protocols},
+    {"proxy_ssl_name", HSL, PT_ARGS(1), PT_CONF_LOC, set_ssl_name},
     {"proxy_buffering", HSL, PT_ARGS_FLAG, PT_CONF_LOC, set_accepted},
     {"proxy_request_buffering", HSL, PT_ARGS_FLAG, PT_CONF_LOC, set_accepted},
     {"proxy_buffers", HSL, PT_ARGS(2), PT_CONF_LOC, set_accepted},

@@ -8,6 +8,9 @@
 #include <string>
 #include <string_view>
 
+// OpenSSL's context, named without including OpenSSL here
+extern "C" typedef struct ssl_ctx_st SSL_CTX;
+
 namespace portico::proxy {
 
 extern const pt_host *H;
@@ -74,13 +77,13 @@ struct ProxyConf {
     int ssl_protocols; // bit mask of kProto*
     pt_str ssl_trusted_certificate, ssl_ciphers, ssl_certificate, ssl_certificate_key;
     pt_value *ssl_name;
-    struct ssl_ctx_st *ssl_ctx; // the client context of an https:// location
+    SSL_CTX *ssl_ctx; // the client context of an https:// location
 };
 
 struct PassTarget;
 
-// a proxy_pass with variables: the target of r evaluated; nullptr otherwise
-const PassTarget *request_target(pt_request *r);
+// proxy_pass with variables: $proxy_host / $proxy_port of r (false: none yet)
+bool dynamic_proxy_var(pt_request *r, bool port, pt_str *out);
 
 int handler(pt_request *r, void *loc_conf);
 

@@ -55,7 +55,8 @@ bool starts_with_nocase(std::string_view s, std::string_view prefix) {
 // proxy_redirect: the first rule whose `from` starts the value rewrites it.
 bool rewrite_location(pt_request *r, const ProxyConf *c, std::string_view value, std::string &out) {
     if (c->redirect_mode == 0) return false;
-    if (c->redirect_default) {
+    // with variables in proxy_pass there is no URL to match (nginx)
+    if (c->redirect_default && !c->pass_value) {
         std::string from(sv(c->url));
         std::string to;
         if (c->has_uri) {
