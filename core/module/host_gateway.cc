@@ -75,6 +75,21 @@ const char *cgi_merge(pt_conf *cf, pt_cgi *pp, pt_cgi *pcc) {
     CgiConf *p = cgi_of(pp), *c = cgi_of(pcc);
     const cgi::ParamList &parent_params = p->effective ? *p->effective : p->params;
     c->effective = &cgi::inherit_params(c->params, parent_params);
+    if (!c->params.empty() && !parent_params.empty()) {
+        // nginx's rule: one *_param at a level drops every inherited one. A
+        // level that redefines only some of them is the classic trap.
+        size_t dropped = 0;
+        for (const auto &param : parent_params.params())
+            if (!c->params.sets(param.name)) dropped++;
+        if (dropped && cf->loc) {
+            std::string w = "a CGI param set in the location \"" + cf->loc->name + "\" drops " +
+                            std::to_string(dropped) +
+                            " inherited param(s) (nginx's inheritance rule): repeat the "
+                            "include there";
+            w += std::string(" in ") + cf->loc->file + ":" + std::to_string(cf->loc->line);
+            cf->cycle->warnings.push_back(w);
+        }
+    }
     if (c->split_set) c->split_effective = &*c->split;
     else c->split_effective = p->split_effective ? p->split_effective : (p->split ? &*p->split : nullptr);
     if (!c->index) c->index = p->index;

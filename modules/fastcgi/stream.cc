@@ -125,6 +125,21 @@ bool on_head(Stream *s) {
 void on_stderr(Stream *s, std::string_view text) {
     while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.remove_suffix(1);
     if (text.empty()) return;
+    // an app that floods stderr must not flood our log: 50 lines a second per
+    // worker, then one line saying how many were dropped
+    static int64_t second = 0;
+    static int lines = 0, dropped = 0;
+    int64_t now = H->now_sec();
+    if (now != second) {
+        if (dropped)
+            H->log(PT_LOG_ERR, s->r, "FastCGI stderr: %d more lines dropped (rate limit)", dropped);
+        second = now;
+        lines = dropped = 0;
+    }
+    if (++lines > 50) {
+        dropped++;
+        return;
+    }
     H->log(PT_LOG_ERR, s->r, "FastCGI sent in stderr: \"%.*s\"", int(std::min<size_t>(text.size(), 2048)),
            text.data());
 }
