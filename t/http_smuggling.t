@@ -16,14 +16,49 @@ need_bin();
 
 my $s = Test::Portico->new;
 $s->write_file('html/index.html', "index\n");
-$s->conf(<<'CONF');
+# t/proxy_client_smuggling.t runs this same table through the HTTP proxy:
+# /ok and /second are then answered by an upstream that records every
+# request it receives, and at the end it must have seen only the valid ones.
+my $VIA_PROXY = $ENV{PORTICO_SMUGGLING_VIA_PROXY};
+my ($up, $seen_file);
+if ($VIA_PROXY) {
+    require Test::Portico::Peers;
+    $seen_file = $s->dir . '/upstream-requests';
+    $up = Test::Portico::Peers->perl_peer(code => sub {
+        my $srv = shift;
+        $SIG{CHLD} = 'IGNORE';
+        while (my $c = $srv->accept) {
+            my $pid = fork // next;
+            if ($pid) { close $c; next }
+            alarm 30;
+            my $buf = '';
+            while (1) {
+                while ($buf !~ /\r\n\r\n/) { my $n = sysread($c, my $b, 65536); exit 0 unless $n; $buf .= $b }
+                my $head = substr($buf, 0, index($buf, "\r\n\r\n") + 4, '');
+                my ($line) = $head =~ /^([^\r\n]*)/;
+                my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi;
+                while (length($buf) < ($len // 0)) { my $n = sysread($c, my $b, 65536); exit 0 unless $n; $buf .= $b }
+                substr($buf, 0, $len // 0, '');
+                open my $f, '>>', $seen_file or die;
+                print $f "$line\n";
+                close $f;
+                my $body = $line =~ m{^\S+ /second} ? 'SMUGGLED' : 'ok';
+                syswrite($c, "HTTP/1.1 200 OK\r\nContent-Length: " . length($body) . "\r\n\r\n$body");
+            }
+        }
+    });
+}
+my $backend = $VIA_PROXY
+    ? 'location = /second { proxy_pass http://' . $up->addr . "; }\n"
+      . '        location = /ok { proxy_pass http://' . $up->addr . '; }'
+    : "location = /second { return 200 \"SMUGGLED\"; }\n        location = /ok { return 200 \"ok\"; }";
+$s->conf(<<"CONF");
     default_type text/plain;
     server {
         listen 127.0.0.1:%%PORT%%;
         server_name localhost;
         root %%ROOT%%/html;
-        location = /second { return 200 "SMUGGLED"; }
-        location = /ok { return 200 "ok"; }
+        $backend
     }
 CONF
 $s->start;
@@ -161,5 +196,12 @@ for my $case (@cases) {
     ok $closed, '... and closed';
 }
 
+if ($VIA_PROXY) {
+    # the valid requests of the controls above, and nothing else
+    my @seen = -f $seen_file ? do { open my $f, '<', $seen_file or die; <$f> } : ();
+    is scalar(@seen), 5, 'the upstream saw exactly the 5 valid requests of the controls, none of the '
+        . scalar(@cases) . ' malformed ones or what followed them'
+        or diag explain \@seen;
+}
 $s->stop;
 done_testing;
