@@ -206,7 +206,8 @@ bool build_ctx(Cycle &c, TlsConf &t, std::string &err) {
         }
     }
     SSL_CTX_set_timeout(ctx, long(t.session_timeout_ms.value_or(300000) / 1000));
-    SSL_CTX_set_session_cache_mode(ctx, t.session_cache_off.value_or(false) ? SSL_SESS_CACHE_OFF
+    // nginx's default is "none": no server-side cache; tickets still resume
+    SSL_CTX_set_session_cache_mode(ctx, t.session_cache_off.value_or(true) ? SSL_SESS_CACHE_OFF
                                                                             : SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_session_id_context(ctx, reinterpret_cast<const unsigned char *>("portico"), 7);
     // several certificates (RSA + ECDSA): OpenSSL picks by the client's signature algorithms
