@@ -692,11 +692,12 @@ void request_done(Request *r) {
     // connection_drain gives idle ones
     int64_t keepalive_ms = c->worker->draining ? 1000 : *r->loc->keepalive_timeout;
     bool was_async = r->pending;
+    bool had_body = r->head.content_length > 0 || r->head.chunked;
     spare_head().swap(r->head_buf);
-    c->req.reset();
+    c->req.reset(); // r is gone from here on
     if (!keep) {
         // a body the request did not read may still be arriving: linger
-        if (r->head.content_length > 0 || r->head.chunked) c->linger = true;
+        if (had_body) c->linger = true;
         c->close_after_write = true;
         bufferevent_disable(c->bev, EV_READ);
         if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) on_write(c->bev, c);
