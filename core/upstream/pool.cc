@@ -37,7 +37,7 @@ void conn_free(pt_upstream_conn *c) {
 }
 
 int idle_cap(const Upstream &u) {
-    return u.keepalive < kIdlePerServer ? u.keepalive : kIdlePerServer;
+    return u.keepalive;
 }
 
 pt_upstream_conn *pool_take(Upstream &u, const UpstreamServer &s) {

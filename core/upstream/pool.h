@@ -46,5 +46,5 @@ pt_upstream_conn *pool_take(Upstream &u, const UpstreamServer &s);
 // evicts the oldest of its server past idle_cap(), then the group's least
 // recently used past `keepalive`.
 void pool_put(Upstream &u, pt_upstream_conn *c, event_base *base, int64_t now_ms);
-int idle_cap(const Upstream &u); // per server per worker: min(keepalive, kIdlePerServer)
+int idle_cap(const Upstream &u); // per server per worker: `keepalive N`
 } // namespace portico
