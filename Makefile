@@ -120,7 +120,7 @@ $(B)/t/unit/%: t/unit/%.c $(CORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(WARN) $(OPT) $(SAN) -Icore/include $(CMOCKA_CFLAGS) $< $(CMOCKA_LIBS) -o $@
 
-$(B)/peers/%: t/peers/%.c
+$(B)/peers/%: t/peers/%.c $(wildcard t/peers/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu99 $(WARN) -O2 $< -o $@
 

@@ -32,6 +32,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "peer_listen.h"
+
 #define RBUF 65536
 
 struct conn {
@@ -56,69 +58,7 @@ static void on_usr1(int sig)
     usr1 = 1;
 }
 
-static int listen_on(const char *tcp, const char *unix_path)
-{
-    int fd;
-    if (unix_path) {
-        struct sockaddr_un su;
-        memset(&su, 0, sizeof su);
-        su.sun_family = AF_UNIX;
-        if (strlen(unix_path) >= sizeof su.sun_path) {
-            fprintf(stderr, "http_hello: socket path too long\n");
-            exit(2);
-        }
-        strcpy(su.sun_path, unix_path);
-        unlink(unix_path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&su, sizeof su) < 0) {
-            perror("http_hello: bind");
-            exit(1);
-        }
-        chmod(unix_path, 0666);
-    } else {
-        char host[256];
-        const char *colon = strrchr(tcp, ':');
-        if (!colon || (size_t)(colon - tcp) >= sizeof host) {
-            fprintf(stderr, "http_hello: bad -l %s (want HOST:PORT)\n", tcp);
-            exit(2);
-        }
-        memcpy(host, tcp, colon - tcp);
-        host[colon - tcp] = 0;
-        struct sockaddr_in sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sin_family = AF_INET;
-        sa.sin_port = htons((unsigned short)atoi(colon + 1));
-        if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-            fprintf(stderr, "http_hello: bad address %s\n", host);
-            exit(2);
-        }
-        fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-            perror("http_hello: bind");
-            exit(1);
-        }
-    }
-    if (listen(fd, 4096) < 0) {
-        perror("http_hello: listen");
-        exit(1);
-    }
-    return fd;
-}
 
-static void write_count(void)
-{
-    char tmp[4096], num[32];
-    snprintf(tmp, sizeof tmp, "%s.tmp", count_file);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return;
-    int n = snprintf(num, sizeof num, "%llu\n", accepted);
-    if (write(fd, num, (size_t)n) == n)
-        rename(tmp, count_file);
-    close(fd);
-}
 
 static void conn_close(struct conn *c)
 {
@@ -293,9 +233,9 @@ int main(int argc, char **argv)
         sa.sa_handler = on_usr1; /* no SA_RESTART: epoll_wait returns EINTR */
         sigaction(SIGUSR1, &sa, NULL);
     }
-    int lfd = listen_on(tcp, unix_path);
+    int lfd = peer_listen("http_hello", tcp, unix_path);
     if (count_file)
-        write_count();
+        peer_write_count(count_file, accepted);
     ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev);
@@ -330,7 +270,7 @@ int main(int argc, char **argv)
                     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev);
                     accepted++;
                     if (count_file)
-                        write_count();
+                        peer_write_count(count_file, accepted);
                 }
                 continue;
             }
