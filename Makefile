@@ -237,7 +237,10 @@ fuzz:
 	$(MAKE) B=build-fuzz fuzz-targets
 fuzz-targets: $(FUZZ_BIN)
 
+# the peers (nginx, HAProxy, lighttpd, Caddy, wrk, Go, PHP-FPM) are installed
+# first when missing, so a fresh machine runs the whole table
 bench: all
+	scripts/deps --bench
 	scripts/bench
 
 install: all
