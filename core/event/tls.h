@@ -38,6 +38,9 @@ const pt_directive *tls_directives();
 bool tls_finish(Cycle &c, std::string &err);
 // A TLS bufferevent for an accepted socket on an ssl listener.
 bufferevent *tls_accept(event_base *base, int fd, ListenGroup *g);
+// Encrypts and writes the queued output in this loop turn (libevent's TLS
+// bufferevent would only arm the write event and write on the next one).
+void tls_flush(bufferevent *bev);
 // $ssl_protocol, $ssl_cipher, $ssl_server_name, $ssl_session_reused
 bool tls_variable(bufferevent *bev, std::string_view name, std::string &out);
 } // namespace portico

@@ -523,7 +523,13 @@ void on_parked(evutil_socket_t, short what, void *arg) {
 }
 
 void process_input(Connection *c) {
-    if (!c->direct_write || c->in_process) return process_input_loop(c);
+    if (!c->direct_write || c->in_process) {
+        process_input_loop(c);
+        // TLS answers go out in this loop turn too (last: it may close c)
+        if (!c->direct_write && !c->plain && c->bev && c->state != ConnState::Closing)
+            tls_flush(c->bev);
+        return;
+    }
     c->in_process = true;
     process_input_loop(c);
     c->in_process = false;
