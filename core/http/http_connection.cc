@@ -658,7 +658,10 @@ void connection_close(Connection *c) {
     event_free(c->header_timer); // deletes it first (parked: it watches the socket)
     bool own_fd = c->plain || c->parked; // a TLS bufferevent closes its socket
     if (c->plain) free_plain_bev(c->plain);
-    else if (c->bev) bufferevent_free(c->bev);
+    else if (c->bev) {
+        tls_release(c->bev);
+        bufferevent_free(c->bev);
+    }
     if (own_fd) close(c->fd);
     c->bev = nullptr;
     c->parked = false;
