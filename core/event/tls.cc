@@ -306,6 +306,7 @@ bool tls_finish(Cycle &c, std::string &err) {
             inherit(t.session_timeout_ms, d->session_timeout_ms);
             inherit(t.session_cache, d->session_cache);
         }
+        if (t.certificates.empty() && !needs) continue;
         if (t.session_cache && !t.session_cache->shared.empty()) {
             // one zone per name for the whole configuration (nginx)
             auto &sc = *t.session_cache;
@@ -321,7 +322,6 @@ bool tls_finish(Cycle &c, std::string &err) {
             if (!t.zone) return false;
             zones[sc.shared] = t.zone;
         }
-        if (t.certificates.empty() && !needs) continue;
         if (!build_ctx(c, t, err)) {
             if (t.certificates.empty())
                 err = "no \"ssl_certificate\" is defined for the \"listen ... ssl\" directive in " +
