@@ -211,6 +211,10 @@ bool build_ctx(Cycle &c, TlsConf &t, std::string &err) {
     SSL_CTX_set_min_proto_version(ctx, lo);
     SSL_CTX_set_max_proto_version(ctx, hi);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+    // an idle connection gives its 16 KiB record buffers back (as nginx):
+    // 32 -> 18 KB per idle TLS keep-alive connection, for ~2% more
+    // instructions per request (the buffers are allocated per record again)
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     if (t.prefer_server_ciphers.value_or(false)) SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
     if (!t.session_tickets.value_or(true)) SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
     // nginx's default cipher list is "HIGH:!aNULL:!MD5"
