@@ -19,6 +19,7 @@ namespace portico {
 struct Cycle;
 struct ServerConf;
 struct ListenGroup;
+class SessionZone;
 
 struct TlsConf {
     std::vector<std::string> certificates, keys;
@@ -26,7 +27,15 @@ struct TlsConf {
     std::optional<std::string> ciphers, dhparam, ecdh_curve;
     std::optional<bool> prefer_server_ciphers, session_tickets;
     std::optional<int64_t> session_timeout_ms;
-    std::optional<bool> session_cache_off;
+    // ssl_session_cache: off | none | builtin[:size] and/or shared:name:size
+    struct SessionCache {
+        bool off = false, none = false;
+        int64_t builtin = -1; // OpenSSL's per-worker cache: -1 not used, 0 its default size
+        std::string shared;   // the shared zone's name, "" none
+        int64_t shared_size = 0;
+    };
+    std::optional<SessionCache> session_cache;
+    std::shared_ptr<SessionZone> zone; // the shared cache, alive while a configuration names it
     const char *file = "";
     unsigned line = 0;
     SSL_CTX *ctx = nullptr; // built at load, inherited by the workers
@@ -38,6 +47,14 @@ const pt_directive *tls_directives();
 bool tls_finish(Cycle &c, std::string &err);
 // A TLS bufferevent for an accepted socket on an ssl listener.
 bufferevent *tls_accept(event_base *base, int fd, ListenGroup *g);
+// Encrypts and writes the queued output in this loop turn (libevent's TLS
+// bufferevent would only arm the write event and write on the next one).
+void tls_flush(bufferevent *bev);
+// Before a TLS bufferevent is freed: a connection that ends without our
+// close_notify (the client closed, a timeout) keeps its session resumable,
+// as nginx does and RFC 5246 §7.2.1 allows; a fatal alert already made
+// OpenSSL drop it.
+void tls_release(bufferevent *bev);
 // $ssl_protocol, $ssl_cipher, $ssl_server_name, $ssl_session_reused
 bool tls_variable(bufferevent *bev, std::string_view name, std::string &out);
 } // namespace portico

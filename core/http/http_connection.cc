@@ -523,7 +523,13 @@ void on_parked(evutil_socket_t, short what, void *arg) {
 }
 
 void process_input(Connection *c) {
-    if (!c->direct_write || c->in_process) return process_input_loop(c);
+    if (!c->direct_write || c->in_process) {
+        process_input_loop(c);
+        // TLS answers go out in this loop turn too (last: it may close c)
+        if (!c->direct_write && !c->plain && c->bev && c->state != ConnState::Closing)
+            tls_flush(c->bev);
+        return;
+    }
     c->in_process = true;
     process_input_loop(c);
     c->in_process = false;
@@ -652,7 +658,10 @@ void connection_close(Connection *c) {
     event_free(c->header_timer); // deletes it first (parked: it watches the socket)
     bool own_fd = c->plain || c->parked; // a TLS bufferevent closes its socket
     if (c->plain) free_plain_bev(c->plain);
-    else if (c->bev) bufferevent_free(c->bev);
+    else if (c->bev) {
+        tls_release(c->bev);
+        bufferevent_free(c->bev);
+    }
     if (own_fd) close(c->fd);
     c->bev = nullptr;
     c->parked = false;
