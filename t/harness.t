@@ -103,12 +103,13 @@ my ($conf) = grep { -f } @ARGV;
 open my $fh, '<', $conf or die "no conf\n"; local $/; my $c = <$fh>;
 if ($c =~ /BROKEN/) { print STDERR "fake: config error\n"; exit 255 }
 my ($port) = $c =~ /listen 127\.0\.0\.1:(\d+)/;
-my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port, Listen => 5, ReuseAddr => 1) or die $!;
+# handlers first: the test signals as soon as the port and the workers exist
 my @kids;
-for (1..2) { my $p = fork; if (!$p) { $SIG{TERM} = 'DEFAULT'; sleep 60; exit 0 } push @kids, $p }
 $SIG{TERM} = sub { kill 'TERM', @kids; waitpid($_, 0) for @kids; exit 0 };
 $SIG{USR2} = sub { exit 3 };    # a master dying without its workers
 $SIG{USR1} = sub { open my $f, '>>', 'logs/error.log'; print $f "got USR1\n" } ;
+my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port, Listen => 5, ReuseAddr => 1) or die $!;
+for (1..2) { my $p = fork; if (!$p) { $SIG{$_} = 'DEFAULT' for qw(TERM USR1 USR2); sleep 60; exit 0 } push @kids, $p }
 chdir $ARGV[1];
 while (1) {
     my $c = $l->accept or next;
