@@ -137,7 +137,8 @@ $(B)/fuzz/%: t/fuzz/%.cc $(CORE_LIB) $$(call fuzz_sources,$$*)
 # the server's stderr goes to a test's temp dir, which is deleted, so the
 # servers (and everything else) write reports to $(SAN_DIR) instead: after
 # e2e and the bench smoke, any file there fails the run and is printed.
-# Workers leave with _exit(), so LSan checks only the master at its exit.
+# Workers leave with _exit(), which skips LSan's own check at exit: in these
+# builds (PT_WITH_LSAN) a worker runs it before leaving (core/process/worker.cc).
 SAN_DIR := $(abspath $(B))/sanitizer-reports
 SAN_COMMON := abort_on_error=1:disable_coredump=1:detect_leaks=1:check_initialization_order=1:strict_init_order=1
 ifneq ($(strip $(SAN)),)
