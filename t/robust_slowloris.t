@@ -103,8 +103,8 @@ sub attack_start {
     my $out = $s->dir . "/attacker$n_attack.results";
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
-        exec $attacker_bin, '-c', "127.0.0.1:$port", '-n', $N, '-i', 250, '-t', $secs, '-r', $ready, '-o', $out;
-        POSIX::_exit(127);
+        exec($attacker_bin, '-c', "127.0.0.1:$port", '-n', $N, '-i', 250, '-t', $secs, '-r', $ready, '-o', $out)
+            or POSIX::_exit(127);
     }
     my $opened = wait_for(10, sub { -s $ready }) ? $s->read_file($ready) + 0 : 0;
     $opened_min = $opened if !defined $opened_min || $opened < $opened_min;
