@@ -8,9 +8,14 @@
  * little CPU: on a 2-core machine a scripted attacker would take the CPU
  * the normal client's throughput is measured with.
  *
- *   slowloris -c HOST:PORT -n N -i INTERVAL_MS -t SECONDS -r READY -o RESULTS
- *     READY    written (the number of connections opened) once the first N
- *              connections are open
+ *   slowloris -c HOST:PORT -n N -i INTERVAL_MS -t SECONDS [-b BURST] -r READY -o RESULTS
+ *     BURST    connections opened at most per INTERVAL (default N): below N
+ *              the connections, and so their timeouts and replacements, are
+ *              spread over time instead of coming in one wave of N connects
+ *              (which overflows a 511-connection listen backlog whenever the
+ *              server's worker is not on a CPU at that moment)
+ *     READY    written (the number of connections open) once the first N
+ *              connections were opened
  *     RESULTS  one line per connection at the end: "LIFETIME BYTES", the
  *              seconds from connect() to the server's close and the bytes
  *              the server sent before it; LIFETIME is negative (minus the
@@ -84,13 +89,14 @@ static void slow_close(struct slow *s, double t)
 int main(int argc, char **argv)
 {
     const char *addr = NULL, *ready = NULL, *out = NULL;
-    int n = 1000, interval_ms = 250, secs = 8, opt;
-    while ((opt = getopt(argc, argv, "c:n:i:t:r:o:")) != -1) {
+    int n = 1000, interval_ms = 250, secs = 8, burst = 0, opt;
+    while ((opt = getopt(argc, argv, "c:n:i:t:b:r:o:")) != -1) {
         switch (opt) {
         case 'c': addr = optarg; break;
         case 'n': n = atoi(optarg); break;
         case 'i': interval_ms = atoi(optarg); break;
         case 't': secs = atoi(optarg); break;
+        case 'b': burst = atoi(optarg); break;
         case 'r': ready = optarg; break;
         case 'o': out = optarg; break;
         default: goto usage;
@@ -99,7 +105,7 @@ int main(int argc, char **argv)
     const char *colon = addr ? strrchr(addr, ':') : NULL;
     if (!colon || !ready || !out || n <= 0 || interval_ms <= 0) {
     usage:
-        fprintf(stderr, "usage: slowloris -c HOST:PORT -n N -i MS -t SECONDS -r READY -o RESULTS\n");
+        fprintf(stderr, "usage: slowloris -c HOST:PORT -n N -i MS -t SECONDS [-b BURST] -r READY -o RESULTS\n");
         return 2;
     }
     char host[64];
@@ -123,19 +129,10 @@ int main(int argc, char **argv)
         perror("slowloris");
         return 1;
     }
-    int opened = 0;
-    for (int i = 0; i < n; i++) {
-        conns[i].fd = -1;
-        if (slow_open(&conns[i]) == 0) opened++;
-    }
+    if (burst <= 0 || burst > n) burst = n;
+    for (int i = 0; i < n; i++) conns[i].fd = -1;
     char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", ready);
-    FILE *r = fopen(tmp, "w");
-    if (r) {
-        fprintf(r, "%d\n", opened);
-        fclose(r);
-        rename(tmp, ready);
-    }
+    int ticks = 0, ramp_ticks = (n + burst - 1) / burst;
 
     double end = now() + secs, next_tick = now();
     struct epoll_event evs[256];
@@ -143,18 +140,30 @@ int main(int argc, char **argv)
         double t = now();
         if (t >= end) break;
         if (t >= next_tick) {
+            int opened = 0, open_now = 0;
             for (int i = 0; i < n; i++) {
                 struct slow *s = &conns[i];
                 if (s->fd < 0) {
-                    slow_open(s); /* replaces the one the server closed */
+                    /* the first ones, or a replacement for one the server closed */
+                    if (opened < burst && slow_open(s) == 0) opened++, open_now++;
                     continue;
                 }
+                open_now++;
                 char c = s->pos < sizeof head_start - 1 ? head_start[s->pos] : 's';
                 ssize_t w = send(s->fd, &c, 1, MSG_NOSIGNAL);
                 if (w == 1) s->pos++;
                 /* still connecting (EAGAIN) or refused: the read side tells */
             }
             next_tick = t + interval_ms / 1000.0;
+            if (++ticks == ramp_ticks) { /* the first N were tried: report how many are open */
+                snprintf(tmp, sizeof tmp, "%s.tmp", ready);
+                FILE *r = fopen(tmp, "w");
+                if (r) {
+                    fprintf(r, "%d\n", open_now);
+                    fclose(r);
+                    rename(tmp, ready);
+                }
+            }
         }
         int wait_ms = (int)((next_tick - now()) * 1000) + 1;
         int k = epoll_wait(ep, evs, 256, wait_ms < 0 ? 0 : wait_ms);
