@@ -137,7 +137,8 @@ $(B)/fuzz/%: t/fuzz/%.cc $(CORE_LIB) $$(call fuzz_sources,$$*)
 # the server's stderr goes to a test's temp dir, which is deleted, so the
 # servers (and everything else) write reports to $(SAN_DIR) instead: after
 # e2e and the bench smoke, any file there fails the run and is printed.
-# Workers leave with _exit(), so LSan checks only the master at its exit.
+# Workers leave with _exit(), which skips LSan's own check at exit: in these
+# builds (PT_WITH_LSAN) a worker runs it before leaving (core/process/worker.cc).
 SAN_DIR := $(abspath $(B))/sanitizer-reports
 SAN_COMMON := abort_on_error=1:disable_coredump=1:detect_leaks=1:check_initialization_order=1:strict_init_order=1
 ifneq ($(strip $(SAN)),)
@@ -203,10 +204,12 @@ bench-smoke: all
 # costs one more compile of the core (~2-3 min on CI's 2 cores) and seconds
 # of running, and it catches memory errors in every parser and builder on
 # every push. The full `make sanitize` (e2e and bench smoke too, under ASan)
-# is not part of it: 8 min from scratch on 2 busy cores today (e2e 100 s),
-# but the e2e suite grows with load and robustness tests (1 M requests,
-# 10 000 connections) that take minutes natively and far longer under ASan. Run it before a merge that
-# touches core/ or modules/ (issue 8: it must pass with zero reports).
+# is not part of it: ~13 min from scratch on 2 busy cores (measured with the
+# robustness tests in: ASan build ~6.5 min, then unit + e2e 206 s + bench
+# smoke 14 s = 6.8 min with a warm build-asan/), which would fit CI's 90 min
+# next to `make test` but doubles its length. Run it before a merge that
+# touches core/ or modules/ (issue 8: it must pass with zero reports, workers'
+# leak checks included).
 # TEST_SANITIZE=no skips the sanitized unit pass (e.g. a quick local loop).
 TEST_SANITIZE ?= yes
 ifneq ($(strip $(SAN)),)

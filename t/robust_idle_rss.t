@@ -1,26 +1,31 @@
 #!/usr/bin/perl
-# Issue 8, idle keep-alive connections: 2 000 clients each make one HTTP/1.1
+# Issue 8, idle keep-alive connections: 10 000 clients each make one HTTP/1.1
 # request and then stay connected, idle. Reported (diag): the worker's VmRSS
 # before and after, and the growth per idle connection; the same figure for
 # nginx on the same server block, measured the same way, when nginx is
 # installed. Asserted: every connection was served, the idle ones are still
-# open, and the server still answers a new client. (The issue's 10 000 needs
-# more descriptors than a default test machine grants; the count is reduced
-# to fit ulimit -n.)
+# open, one of them takes a second request, the server still answers a new
+# client, and (a regression guard, not the goal) Portico's figure is at most
+# twice nginx's. The test raises its soft descriptor limit (the server and the
+# client, both children or itself, need 10 000 each); a hard limit below
+# that reduces the count.
 use strict;
 use warnings;
 use Test::More;
 use IO::Select;
 use IO::Socket::INET;
+use Socket qw(PF_INET SOCK_STREAM SOL_SOCKET SO_RCVTIMEO pack_sockaddr_in inet_aton);
 use Time::HiRes qw(time sleep);
 use Test::Portico qw(parse_response need_bin free_port pid_alive);
 use Test::Portico::Peers qw(find_tool);
 
 need_bin();
 
-my $fd_limit = `sh -c 'ulimit -n'` + 0 || 1024;
-my $N = $fd_limit - 100 < 2000 ? $fd_limit - 100 : 2000;
-plan skip_all => "ulimit -n $fd_limit leaves room for only $N connections" if $N < 500;
+my $hard = `sh -c 'ulimit -Hn'` + 0 || 1024;
+my $N = $hard - 200 < 10000 ? $hard - 200 : 10000;
+plan skip_all => "ulimit -Hn $hard leaves room for only $N connections" if $N < 500;
+system('prlimit', "--pid=$$", '--nofile=' . ($N + 200) . ':') if `sh -c 'ulimit -n'` + 0 < $N + 200;
+my $WC = $N + 100;    # worker_connections
 
 my $server_block = <<'BLOCK';
     server {
@@ -40,7 +45,7 @@ master_process on;
 worker_processes 1;
 error_log logs/error.log info;
 pid logs/portico.pid;
-events { worker_connections 4096; }
+events { worker_connections $WC; }
 http {
     access_log off;
 $block
@@ -72,25 +77,44 @@ sub read_ok {
 }
 
 # Opens $n keep-alive connections to $port, one request each, left idle.
-# Returns (connections, served count, RSS before, RSS after) of $pid.
+# Returns (connections, served count, RSS before, RSS after) of $pid. Plain
+# sockets with a receive timeout, in batches (connect and send 100, then read
+# their answers): IO::Socket and a select per connection would make the
+# client, not the server, the slow part of 10 000 connections.
 sub idle_rss {
     my ($port, $pid, $n) = @_;
     local $SIG{PIPE} = 'IGNORE';
     my $req = "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    my $addr = pack_sockaddr_in($port, inet_aton('127.0.0.1'));
+    my $rcvtimeo = pack('l!l!', 5, 0);
+    my $open = sub {
+        socket(my $c, PF_INET, SOCK_STREAM, 0) or return undef;
+        setsockopt($c, SOL_SOCKET, SO_RCVTIMEO, $rcvtimeo);
+        connect($c, $addr) or return undef;
+        syswrite($c, $req) == length $req or return undef;
+        return $c;
+    };
+    my $answered = sub {
+        my ($c) = @_;
+        my $in = '';
+        while ($in !~ /\r\n\r\nok\n$/) {
+            my $got = sysread($c, $in, 4096, length $in);
+            last unless $got;
+        }
+        return $in =~ m{^HTTP/1\.1 200 .*\r\n\r\nok\n$}s ? 1 : 0;
+    };
     # warm up: allocator arenas and caches in place before the baseline
-    for (1 .. 50) {
-        my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Timeout => 3) or next;
-        syswrite $c, $req;
-        read_ok($c);
-    }
+    for (1 .. 50) { my $c = $open->() or next; $answered->($c) }
     sleep 0.3;
     my $before = rss_kb($pid);
     my (@conns, $served);
-    for (1 .. $n) {
-        my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp', Timeout => 3) or last;
-        syswrite $c, $req;
-        $served += read_ok($c);
-        push @conns, $c;
+    while (@conns < $n) {
+        my @batch;
+        for (1 .. ($n - @conns < 100 ? $n - @conns : 100)) { push @batch, $open->() // last }
+        last unless @batch;
+        $served += $answered->($_) for @batch;
+        push @conns, @batch;
+        last if @batch < 100 && @conns < $n;
     }
     sleep 0.5;
     my $after = rss_kb($pid);
@@ -132,7 +156,7 @@ daemon off;
 master_process off;
 error_log $dir/logs/error.log info;
 pid $dir/logs/nginx.pid;
-events { worker_connections 4096; }
+events { worker_connections $WC; }
 http {
     access_log off;
     client_body_temp_path $dir/tmp/body;
@@ -156,6 +180,13 @@ CONF
     diag sprintf 'Portico / nginx per idle connection: %.2f (issue 8 goal <= 1; reported, not asserted)',
         $nper ? $per / $nper : 0;
     is $ns, $N, 'nginx served the same connections (the comparison is like for like)';
+    # RSS growth over 10 000 connections is pages, not noise: a guard against
+    # a gross regression (a buffer kept per idle connection is 2-16 kB)
+    SKIP: {
+        skip 'sanitizer build: RSS is not comparable', 1 if $ENV{PORTICO_SANITIZER_DIR};
+        ok $nper > 0 && $per <= 2 * $nper, sprintf 'Portico holds an idle connection in at most twice '
+            . 'nginx\'s memory (%.0f vs %.0f bytes)', $per, $nper;
+    }
     close $_ for @$nc;
     $ngx->stop;
 }

@@ -124,5 +124,8 @@ my ($n2, $e2) = map { chomp; $_ } <$o>;
 ok $n2 > 1000, "load during reopen and reload ($n2 requests)";
 is $e2 // '', '', 'no failed request during log reopen and reload';
 ok wait_for(5, sub { -s $s->dir . '/logs/access.log' }), 'the reopened access log is written';
+# the mix's 404s: thousands a second, each an open() failure worth a line
+my $cl = $s->client_log_ok(name => '404 lines');
+ok $cl->{dropped_summaries} > 0, 'what the rate limit dropped is counted in the log';
 
 done_testing;

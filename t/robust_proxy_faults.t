@@ -71,6 +71,7 @@ for my $path ('/once', '/keep') {
 }
 ok pid_alive($worker), 'the worker survived';
 unlike $s->error_log, qr/exited on signal/, 'no worker crash';
+$s->client_log_ok(name => 'upstream error lines');
 ok wait_for(5, sub { $s->get('/keep')->{status} == 200 }), 'pooled location answers 200 again';
 is $s->get('/once')->{status}, 200, 'direct location answers 200 again';
 done_testing;

@@ -533,7 +533,13 @@ void process_input(Connection *c) {
     c->in_process = true;
     process_input_loop(c);
     c->in_process = false;
-    if (c->bev && c->state != ConnState::Closing) flush_output(c);
+    if (!c->bev || c->state == ConnState::Closing) return;
+    // A partial head (a slow client: one read per byte) wrote nothing and
+    // has nothing to flush: skip the freeze/disable round of flush_output.
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 && !c->close_after_write &&
+        !c->waiting_drain && !(bufferevent_get_enabled(c->bev) & EV_WRITE))
+        return;
+    flush_output(c);
 }
 
 void on_read(bufferevent *, void *arg) {

@@ -2,6 +2,7 @@
 
 #include "base/clock.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -50,7 +51,40 @@ void set_level(Level l) { g_level = l; }
 Level level() { return g_level; }
 void set_stderr_echo(bool on) { g_echo = on; }
 
+namespace {
+// Lines about one client (conn set, error..info) are capped per process: a
+// flood of bad clients (slow heads, 404 scans) must not turn into a flood of
+// log writes. Crit and above are never dropped; what was dropped is counted
+// in one line when the next second's first client line comes.
+constexpr int kClientLinesPerSec = 100;
+int64_t g_client_sec;
+int g_client_lines;
+uint64_t g_client_dropped;
+int g_client_dropped_level = Info;
+
+bool client_line_ok(int lvl) {
+    int64_t now = clock::now_sec();
+    if (now != g_client_sec) {
+        if (g_client_dropped) {
+            uint64_t n = g_client_dropped;
+            g_client_dropped = 0;
+            log::write(g_client_dropped_level, 0,
+                  "%llu client lines were not logged in the last second(s) (at most %d a second)",
+                  (unsigned long long)n, kClientLinesPerSec);
+        }
+        g_client_sec = now;
+        g_client_lines = 0;
+        g_client_dropped_level = Info;
+    }
+    if (++g_client_lines <= kClientLinesPerSec) return true;
+    g_client_dropped++;
+    g_client_dropped_level = std::min(g_client_dropped_level, lvl);
+    return false;
+}
+} // namespace
+
 void vwrite(int lvl, uint64_t conn, const char *fmt, va_list ap) {
+    if (conn && lvl >= Err && lvl <= Info && !client_line_ok(lvl)) return;
     char buf[4096];
     int n = snprintf(buf, sizeof buf, "%.*s [%s] %d#0: ", int(clock::log_time().size()),
                      clock::log_time().data(), level_name(lvl), int(getpid()));

@@ -1,6 +1,7 @@
 #include "process/worker.h"
 
 #include "base/clock.h"
+#include "config.h"
 #include "http/request.h"
 #include "log/error_log.h"
 #include "module/loader.h"
@@ -10,6 +11,10 @@
 #include <cerrno>
 #include <cstring>
 #include <unistd.h>
+
+#if PT_WITH_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
 
 namespace portico {
 namespace {
@@ -143,6 +148,12 @@ int worker_run(Cycle *cycle, int slot) {
     std::vector<Connection *> cs(w->conns.begin(), w->conns.end());
     for (Connection *c : cs) connection_close(c);
     modules_exit_worker(*cycle);
+#if PT_WITH_LSAN
+    // Workers leave with _exit(), which skips LSan's atexit check: run it
+    // here, after the connections and modules are gone, so that what a
+    // worker lost is reported too (what is still reachable is not a leak).
+    __lsan_do_leak_check();
+#endif
     return 0;
 }
 } // namespace portico

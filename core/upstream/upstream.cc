@@ -237,7 +237,7 @@ std::string request_context(const pt_upstream_conn *c) {
     s.append(r->head.method);
     s += ' ';
     s.append(r->head.target);
-    s += '"';
+    s += r->head.version == 10 ? " HTTP/1.0\"" : " HTTP/1.1\""; // the request line, as nginx logs it
     return s;
 }
 

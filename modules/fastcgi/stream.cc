@@ -45,14 +45,11 @@ void shutdown_backend(Stream *s, bool keep, bool failed) {
 // with the request's context so nobody has to decode "Primary script unknown".
 void fail(Stream *s, int status, const char *reason, bool backend_failed) {
     pt_str up = s->uc ? H->upstream_name(s->uc) : s->mux ? mux_backend_name(s) : PT_STR("-");
-    pt_str uri = H->req_field(s->r, PT_F_REQUEST_URI);
-    pt_str host = H->req_field(s->r, PT_F_HOST);
     pt_str id;
     H->variable(s->r, PT_STR("request_id"), &id);
-    H->log(PT_LOG_ERR, s->r, "%s, upstream: \"fastcgi://%.*s\", host: \"%.*s\", request: \"%.*s\", "
-                             "request_id: %.*s",
-           reason, int(up.len), up.data, int(host.len), host.data, int(uri.len), uri.data,
-           int(id.len), id.data);
+    // the host's log appends client, request line and host
+    H->log(PT_LOG_ERR, s->r, "%s, upstream: \"fastcgi://%.*s\", request_id: %.*s", reason,
+           int(up.len), up.data, int(id.len), id.data);
     shutdown_backend(s, false, backend_failed);
     H->finalize(s->r, status);
 }

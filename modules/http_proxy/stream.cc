@@ -108,15 +108,12 @@ void shutdown_backend(Stream *s, bool keep, bool failed) {
     }
 }
 
+// The host's log appends the client, request line and host to every line
+// about a request: only the upstream is added here.
 void log_error(Stream *s, const char *reason) {
     pt_str up = !s->peer.empty() ? ps(s->peer) : s->uc ? H->upstream_name(s->uc) : PT_STR("-");
-    pt_str req = H->req_field(s->r, PT_F_REQUEST_URI);
-    pt_str method = H->req_field(s->r, PT_F_METHOD);
-    pt_str host = H->req_field(s->r, PT_F_HOST);
-    pt_str addr = H->req_field(s->r, PT_F_REMOTE_ADDR);
-    H->log(PT_LOG_ERR, s->r, "%s, client: %.*s, request: \"%.*s %.*s\", upstream: \"%s%.*s\", host: \"%.*s\"",
-           reason, int(addr.len), addr.data, int(method.len), method.data, int(req.len), req.data,
-           s->conf->ssl ? "https://" : "http://", int(up.len), up.data, int(host.len), host.data);
+    H->log(PT_LOG_ERR, s->r, "%s, upstream: \"%s%.*s\"", reason, s->conf->ssl ? "https://" : "http://",
+           int(up.len), up.data);
 }
 
 // Ends the request with a status of ours (before the response head went

@@ -20,6 +20,7 @@ use IO::Select;
 use IO::Socket::INET;
 use POSIX qw(WNOHANG :sys_wait_h);
 use Scalar::Util qw(weaken);
+use Test::More ();
 use Time::HiRes qw(time sleep);
 
 our @EXPORT_OK = qw(parse_response free_port need_bin repo_dir pid_alive wait_for);
@@ -436,6 +437,39 @@ END {
 }
 
 sub error_log  { $_[0]->read_file('logs/error.log') // '' }
+
+# The error-log lines about one client ("*N" connection lines at error, warn
+# or info), checked the way issue 8 asks and asserted (Test::More): at least
+# min_lines (1) of them; each names the client address once; a request line
+# it names is whole ("GET /x HTTP/1.1") and named once; at most 100 a second
+# per process (the server's rate limit; a summary line counts the rest).
+# Returns {lines, no_client, repeated, partial_request, max_per_sec, dropped_summaries}.
+sub client_log_ok {
+    my ($self, %opt) = @_;
+    my %r = (lines => 0, no_client => 0, repeated => 0, partial_request => 0, max_per_sec => 0,
+        dropped_summaries => 0);
+    my %per;
+    for (split /\n/, $self->error_log) {
+        $r{dropped_summaries}++ if /client lines were not logged/;
+        my ($sec, $pid) = m{^\S+ (\S+) \[(?:error|warn|info)\] (\d+)#0: \*\d+ } or next;
+        $r{lines}++;
+        $r{no_client}++ unless /, client: \S/;
+        $r{repeated}++ if (() = /, client: /g) > 1 || (() = /, request: "/g) > 1;
+        $r{partial_request}++ if /, request: "/ && !m{, request: "[A-Z]+ \S+ HTTP/\d\.\d"};
+        my $n = ++$per{"$sec $pid"};
+        $r{max_per_sec} = $n if $n > $r{max_per_sec};
+    }
+    my $what = $opt{name} // 'client error lines';
+    Test::More::diag(sprintf '%s: %d lines, at most %d in one second, %d "not logged" summaries', $what,
+        @r{qw(lines max_per_sec dropped_summaries)});
+    Test::More::cmp_ok($r{lines}, '>=', $opt{min_lines} // 1, "$what: logged");
+    Test::More::is($r{no_client}, 0, "$what: each names the client address");
+    Test::More::is($r{repeated}, 0, "$what: client and request named once each");
+    Test::More::is($r{partial_request}, 0, "$what: the request line is whole");
+    Test::More::cmp_ok($r{max_per_sec}, '<=', 100, "$what: at most 100 a second (rate limit)");
+    return \%r;
+}
+
 sub access_log { $_[0]->read_file('logs/access.log') // '' }
 sub stderr_log { $_[0]->read_file('logs/stderr.log') // '' }
 
