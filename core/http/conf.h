@@ -39,6 +39,7 @@ struct Listen {
     socklen_t addrlen = 0;
     std::string text; // "127.0.0.1:8080", "[::1]:80", "unix:/path"
     bool default_server = false, reuseport = false, ssl = false;
+    bool deferred = false; // TCP_DEFER_ACCEPT, as nginx's `deferred`
     int backlog = 511;
     int fd = -1; // opened by the master
 };

@@ -203,7 +203,8 @@ const char *set_listen(pt_conf *cf, void *, const pt_str *a, size_t n) {
         if (o == "default_server" || o == "default") l.default_server = true;
         else if (o == "reuseport") l.reuseport = true;
         else if (o == "ssl") l.ssl = true;
-        else if (o == "http2" || o == "deferred" || o == "bind" || o.substr(0, 5) == "ipv6o" ||
+        else if (o == "deferred") l.deferred = true;
+        else if (o == "http2" || o == "bind" || o.substr(0, 5) == "ipv6o" ||
                  o.substr(0, 6) == "rcvbuf" || o.substr(0, 6) == "sndbuf" ||
                  o.substr(0, 7) == "so_keep" || o.substr(0, 8) == "fastopen")
             ; // accepted for compatibility: no effect here

@@ -104,8 +104,12 @@ bool open_listen_sockets(Cycle &c, std::string &err) {
             close(fd);
             return false;
         }
-        if (fam != AF_UNIX) {
-            // wake the worker only when the request's first bytes are in
+        if (fam != AF_UNIX && (l.deferred || l.ssl)) {
+            // When asked, as nginx, and on TLS ports, where the first byte
+            // tells a handshake from plain HTTP at accept. Not by default: a
+            // deferred connection lingers in the kernel unaccepted, and under
+            // a connection flood the kernel drops them and falls back to
+            // syncookies, stalling honest clients.
             int secs = 1;
             setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs);
         }
