@@ -6,6 +6,7 @@
 #include "open_file_cache.h"
 #include "range.h"
 #include "symlinks.h"
+#include "watched_cache.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -34,12 +35,32 @@ struct StaticConf {
     pt_value *symlinks_from;             // from=$document_root: trusted prefix
 };
 
-// The file a request serves: from the cache (the descriptor stays the
+using static_module::WatchedCache;
+
+// The default cache (no open_file_cache directive at any level), one per
+// worker, made on its first request so the master never holds one.
+WatchedCache *watched;
+
+WatchedCache &watched_cache(pt_request *r) {
+    if (!watched) {
+        watched = new WatchedCache;
+        watched->attach(static_cast<event_base *>(H->event_base(r)));
+    }
+    return *watched;
+}
+
+void exit_worker(const pt_host *) {
+    delete watched;
+    watched = nullptr;
+}
+
+// The file a request serves: from a cache (the descriptor stays the
 // cache's) or opened for this request alone.
 struct File {
     static_module::FileInfo own;
     const static_module::FileInfo *info = nullptr;
     bool owned = false;
+    const std::string *body = nullptr; // the whole file, kept by the default cache
     ~File() {
         if (owned && own.fd >= 0) close(own.fd);
     }
@@ -195,6 +216,11 @@ int send_multipart(pt_request *r, File &file, int64_t size, std::string_view typ
     if (!H->is_head(r)) {
         for (size_t i = 0; i < ranges.size(); i++) {
             H->send_data(r, heads[i].data(), heads[i].size());
+            if (file.body) {
+                H->send_data(r, file.body->data() + ranges[i].start,
+                             size_t(ranges[i].end - ranges[i].start + 1));
+                continue;
+            }
             // send_file owns the descriptor it is given: one duplicate per part
             int part = dup(file.info->fd);
             if (part < 0 || H->send_file(r, part, ranges[i].start,
@@ -223,7 +249,14 @@ int static_handler(pt_request *r, void *conf) {
     File file;
     int e = 0;
     auto policy = static_cast<static_module::SymlinkPolicy>(sc && sc->symlinks > 0 ? sc->symlinks : 0);
-    if (sc && sc->cache && policy == static_module::SymlinkPolicy::Off) {
+    const WatchedCache::File *hit = nullptr;
+    if (sc && !sc->cache_set && policy == static_module::SymlinkPolicy::Off)
+        hit = watched_cache(r).lookup(sv(fname), H->now_sec());
+    if (hit) {
+        e = hit->err;
+        if (!e) file.info = &hit->info;
+        if (hit->has_body) file.body = &hit->body;
+    } else if (sc && sc->cache && policy == static_module::SymlinkPolicy::Off) {
         file.info = sc->cache->open(sv(fname), H->now_sec(), sc->valid_sec, &e);
     } else {
         size_t trusted = 0;
@@ -322,9 +355,26 @@ int static_handler(pt_request *r, void *conf) {
         H->resp_header_set(r, PT_STR("Content-Range"), pt_str{cr, strlen(cr)});
         H->set_status(r, 206);
     }
+    // a small body goes into the response with the header: one write for both
+    const char *bytes = nullptr;
+    bool body = len > 0 && !H->is_head(r);
+    if (body && file.body) {
+        bytes = file.body->data() + start;
+    } else if (body && len <= WatchedCache::kBodyMax) {
+        thread_local char small[WatchedCache::kBodyMax];
+        ssize_t n = pread(file.info->fd, small, size_t(len), start);
+        if (n != len) {
+            H->log(PT_LOG_CRIT, r, "pread() \"%.*s\" failed (%s)", int(fname.len), fname.data,
+                   n < 0 ? strerror(errno) : "file shrank");
+            return 500;
+        }
+        bytes = small;
+    }
     H->set_content_length(r, len);
     H->send_header(r);
-    if (len > 0 && !H->is_head(r)) {
+    if (bytes) {
+        if (H->send_data(r, bytes, size_t(len)) != PT_OK) return PT_ERROR;
+    } else if (body) {
         int fd = file.give();
         if (fd < 0 || H->send_file(r, fd, start, len) != PT_OK) return PT_ERROR;
     }
@@ -429,7 +479,7 @@ const pt_directive kDirectives[] = {
 
 const pt_module kModule = {
     PT_ABI_MAJOR, PT_ABI_MINOR, PT_ABI_SIGNATURE, "static", "0.1.0", kDirectives,
-    nullptr,      create_loc_conf, merge_loc_conf, postconfig, nullptr, nullptr,
+    nullptr,      create_loc_conf, merge_loc_conf, postconfig, nullptr, exit_worker,
 };
 } // namespace
 

@@ -1,0 +1,253 @@
+#include "watched_cache.h"
+
+#include <cerrno>
+#include <cstring>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace static_module {
+namespace {
+// Directories above a cached file: only a change of what a name refers to
+// (or of its permissions) matters there, not writes to their other files.
+constexpr uint32_t kAncestorMask = IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
+                                   IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW;
+// The directory holding cached files (or a cached absence): their contents too.
+constexpr uint32_t kParentMask = kAncestorMask | IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE;
+// Events after which a name may refer to another directory: its watch goes.
+constexpr uint32_t kRenamed = IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE |
+                              IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED;
+
+std::string join(std::string_view dir, std::string_view name) {
+    std::string p(dir);
+    if (p.size() > 1) p += '/';
+    p += name;
+    return p;
+}
+
+// "a/b" -> [a/b/, a/b0): the keys strictly below a/b in a sorted map
+template <class Map> void erase_below(Map &m, const std::string &p, auto &&each) {
+    std::string lo = p.size() > 1 ? p + '/' : p, hi = lo;
+    hi.back() = char('/' + 1);
+    for (auto it = m.lower_bound(lo); it != m.end() && it->first < hi;) each(it++);
+}
+
+// Anything that makes an entry unsafe to keep: another inode, content,
+// permissions (ctime covers chmod/chown/link count), or a symlink now.
+bool same_file(const struct stat &a, const struct stat &b) {
+    return a.st_ino == b.st_ino && a.st_dev == b.st_dev && a.st_size == b.st_size &&
+           a.st_mode == b.st_mode && a.st_mtim.tv_sec == b.st_mtim.tv_sec &&
+           a.st_mtim.tv_nsec == b.st_mtim.tv_nsec && a.st_ctim.tv_sec == b.st_ctim.tv_sec &&
+           a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
+}
+
+// Only plain absolute paths: "." / ".." / "//" would let two keys name one
+// file, and the watches follow the spelling.
+bool plain_path(std::string_view p) {
+    if (p.size() < 2 || p[0] != '/' || p.back() == '/') return false;
+    for (size_t i = 0; i < p.size(); i++) {
+        if (p[i] != '/') continue;
+        std::string_view c = p.substr(i + 1, p.find('/', i + 1) - i - 1);
+        if (c.empty() || c == "." || c == "..") return false;
+    }
+    return true;
+}
+} // namespace
+
+WatchedCache::~WatchedCache() {
+    detach();
+    for (auto &kv : entries_)
+        if (kv.second.file.info.fd >= 0) ::close(kv.second.file.info.fd);
+    if (ifd_ >= 0) ::close(ifd_);
+}
+
+bool WatchedCache::start() {
+    if (ifd_ == -1) {
+        ifd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+        if (ifd_ < 0) ifd_ = -2; // e.g. max_user_instances: serve uncached
+    }
+    return ifd_ >= 0;
+}
+
+void WatchedCache::attach(event_base *base) {
+    if (ev_ || !start() || !base) return;
+    ev_ = event_new(
+        base, ifd_, EV_READ | EV_PERSIST,
+        [](evutil_socket_t, short, void *self) { static_cast<WatchedCache *>(self)->drain(); },
+        this);
+    if (ev_ && event_add(ev_, nullptr) != 0) {
+        event_free(ev_);
+        ev_ = nullptr;
+    }
+}
+
+void WatchedCache::detach() {
+    if (ev_) event_free(ev_);
+    ev_ = nullptr;
+}
+
+void WatchedCache::erase(Entries::iterator it) {
+    File &f = it->second.file;
+    if (f.info.fd >= 0) {
+        ::close(f.info.fd);
+        descriptors_--;
+    }
+    body_bytes_ -= f.body.size();
+    lru_.erase(it->second.lru);
+    entries_.erase(it);
+}
+
+void WatchedCache::forget(const std::string &p) {
+    if (auto it = entries_.find(p); it != entries_.end()) erase(it);
+    erase_below(entries_, p, [&](Entries::iterator it) { erase(it); });
+}
+
+void WatchedCache::drain() {
+    alignas(inotify_event) char buf[4096];
+    for (;;) {
+        ssize_t n = read(ifd_, buf, sizeof buf);
+        if (n <= 0) return; // EAGAIN: all seen
+        for (char *p = buf; p < buf + n;) {
+            auto *ev = reinterpret_cast<inotify_event *>(p);
+            p += sizeof(inotify_event) + ev->len;
+            if (ev->mask & IN_Q_OVERFLOW) {
+                // events were lost: nothing known can be trusted
+                while (!entries_.empty()) erase(entries_.begin());
+                for (auto &kv : dirs_) inotify_rm_watch(ifd_, kv.second.wd);
+                dirs_.clear();
+                wd_dirs_.clear();
+                continue;
+            }
+            auto wd = wd_dirs_.find(ev->wd);
+            if (wd == wd_dirs_.end()) continue; // a watch already dropped
+            std::string_view name(ev->name, ev->len ? strnlen(ev->name, ev->len) : 0);
+            std::string path = name.empty() ? wd->second : join(wd->second, name);
+            forget(path);
+            if (!(ev->mask & kRenamed)) continue;
+            // the name may now be another directory: watch it afresh
+            auto drop = [&](decltype(dirs_)::iterator it) {
+                if (it->second.wd != ev->wd || !(ev->mask & IN_IGNORED))
+                    inotify_rm_watch(ifd_, it->second.wd);
+                wd_dirs_.erase(it->second.wd);
+                dirs_.erase(it);
+            };
+            if (auto it = dirs_.find(path); it != dirs_.end()) drop(it);
+            erase_below(dirs_, path, drop);
+        }
+    }
+}
+
+bool WatchedCache::watch_dirs(std::string_view path) {
+    size_t last = path.rfind('/');
+    for (size_t s = 0;; s = path.find('/', s + 1)) {
+        std::string_view dir = s ? path.substr(0, s) : std::string_view("/");
+        uint32_t want = s == last ? kParentMask : kAncestorMask;
+        auto it = dirs_.find(dir);
+        if (it == dirs_.end() || (it->second.mask & want) != want) {
+            if (it != dirs_.end()) want |= it->second.mask;
+            std::string d(dir);
+            int wd = inotify_add_watch(ifd_, d.c_str(), want);
+            // a symlink (ENOTDIR), no read permission, the watch limit: the
+            // file is served uncached
+            if (wd < 0) return false;
+            if (it == dirs_.end()) {
+                it = dirs_.emplace(d, Watch{wd, want}).first;
+            } else if (it->second.wd != wd) {
+                wd_dirs_.erase(it->second.wd);
+                it->second.wd = wd;
+            }
+            it->second.mask = want;
+            wd_dirs_[wd] = std::move(d);
+        }
+        if (s == last) return true;
+    }
+}
+
+bool WatchedCache::make_room(bool body, size_t bytes, bool fd) {
+    if ((body && bytes > kMaxBodyBytes) || (fd && kMaxDescriptors == 0)) return false;
+    for (auto it = lru_.end(); it != lru_.begin();) {
+        bool full = entries_.size() >= kMaxEntries || (body && body_bytes_ + bytes > kMaxBodyBytes) ||
+                    (fd && descriptors_ >= kMaxDescriptors);
+        if (!full) break;
+        --it;
+        auto e = entries_.find(**it);
+        const File &f = e->second.file;
+        bool helps = entries_.size() >= kMaxEntries || (body && !f.body.empty()) ||
+                     (fd && f.info.fd >= 0);
+        if (!helps) continue;
+        it = std::next(it); // erase invalidates it: continue from its successor
+        erase(e);
+    }
+    return true;
+}
+
+const WatchedCache::File *WatchedCache::fill(std::string_view path, int64_t now) {
+    // watches first: a change after this point is queued, and the next
+    // lookup drops what we are about to cache
+    if (!watch_dirs(path)) return nullptr;
+    std::string key(path);
+    File f;
+    int fd = ::open(key.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno != ENOENT) return nullptr; // ELOOP: a symlink; others: not kept
+        f.err = ENOENT;
+    } else {
+        if (fstat(fd, &f.info.st) != 0 ||
+            (!S_ISDIR(f.info.st.st_mode) &&
+             (!S_ISREG(f.info.st.st_mode) || f.info.st.st_nlink != 1))) {
+            ::close(fd);
+            return nullptr;
+        }
+        format_validators(f.info);
+        if (S_ISDIR(f.info.st.st_mode)) {
+            ::close(fd);
+        } else if (f.info.st.st_size <= kBodyMax) {
+            f.body.resize(size_t(f.info.st.st_size));
+            ssize_t n = f.body.empty() ? 0 : pread(fd, f.body.data(), f.body.size(), 0);
+            ::close(fd);
+            if (n != f.info.st.st_size) return nullptr;
+            f.has_body = true;
+        } else {
+            f.info.fd = fd;
+        }
+    }
+    if (!make_room(f.has_body, f.body.size(), f.info.fd >= 0)) {
+        if (f.info.fd >= 0) ::close(f.info.fd);
+        return nullptr;
+    }
+    auto [it, fresh] = entries_.emplace(std::move(key), Entry{});
+    (void)fresh;
+    Entry &e = it->second;
+    e.file = std::move(f);
+    e.checked = now;
+    body_bytes_ += e.file.body.size();
+    if (e.file.info.fd >= 0) descriptors_++;
+    lru_.push_front(&it->first);
+    e.lru = lru_.begin();
+    return &e.file;
+}
+
+const WatchedCache::File *WatchedCache::lookup(std::string_view path, int64_t now) {
+    if (!start() || !plain_path(path)) return nullptr;
+    drain();
+    auto it = entries_.find(path);
+    if (it != entries_.end()) {
+        Entry &e = it->second;
+        if (now - e.checked >= kMaxAgeSec) {
+            struct stat st;
+            if (e.file.err || fstatat(AT_FDCWD, it->first.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+                !same_file(st, e.file.info.st)) {
+                erase(it);
+                return fill(path, now);
+            }
+            e.checked = now;
+        }
+        if (e.lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, e.lru);
+        return &e.file;
+    }
+    return fill(path, now);
+}
+
+} // namespace static_module

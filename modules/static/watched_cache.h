@@ -1,0 +1,94 @@
+#pragma once
+// The default file cache (no `open_file_cache` directive): descriptors,
+// stat, validators and the whole content of small files, kept per worker and
+// invalidated by inotify, so a hit costs no file syscalls and a change is
+// never served stale. nginx caches nothing by default; lighttpd's stat cache
+// is where its static lead comes from.
+//
+// Why a hit is never stale: every directory from "/" down to a cached file
+// is watched (by inode, symlinks refused), before the file is opened; and
+// the inotify queue is drained at the start of every lookup. The kernel
+// queues an event before the changing syscall returns, so a request that
+// arrives after a change sees it. What inotify does not see (a mount over a
+// directory, a change through another hard link, writes through a mapping,
+// network file systems) is caught by a stat revalidation after kMaxAgeSec;
+// a file with several links is not cached at all.
+#include "open_file_cache.h"
+
+#include <cstdint>
+#include <list>
+#include <map>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+struct event;
+struct event_base;
+
+namespace static_module {
+
+class WatchedCache {
+  public:
+    // Bodies up to this size are read whole and kept: the response then
+    // leaves in one write with its header. 32 KiB: the core's TLS path reads
+    // files up to this size the same way; above it sendfile's zero copy wins.
+    static constexpr int64_t kBodyMax = 32 * 1024;
+    static constexpr size_t kMaxEntries = 1024;
+    static constexpr size_t kMaxBodyBytes = 8 * 1024 * 1024;
+    static constexpr size_t kMaxDescriptors = 64; // files too big to keep whole
+    static constexpr int64_t kMaxAgeSec = 1;
+
+    struct File {
+        FileInfo info;     // info.fd -1 when the body is kept instead
+        int err = 0;       // an errno: a cached ENOENT
+        bool has_body = false;
+        std::string body;  // the whole file when has_body
+    };
+
+    WatchedCache() = default;
+    WatchedCache(const WatchedCache &) = delete;
+    WatchedCache &operator=(const WatchedCache &) = delete;
+    ~WatchedCache();
+
+    // The file at path (absolute, normalized): a cached or fresh entry, its
+    // err set for a missing file. nullptr: not cacheable here (a symlink on
+    // the way, several hard links, no inotify watch to be had, another
+    // error), the caller opens it itself.
+    const File *lookup(std::string_view path, int64_t now);
+
+    // Drains the queue also while the worker serves nothing else, so a
+    // deleted file's descriptor is closed promptly (optional: lookups drain).
+    void attach(event_base *base);
+    void detach();
+    size_t size() const { return entries_.size(); }
+
+  private:
+    struct Entry {
+        File file;
+        int64_t checked = 0; // last stat (or fill), for kMaxAgeSec
+        std::list<const std::string *>::iterator lru;
+    };
+    struct Watch {
+        int wd;
+        uint32_t mask;
+    };
+    using Entries = std::map<std::string, Entry, std::less<>>;
+
+    bool start();
+    void drain();
+    void forget(const std::string &path); // path and everything below it
+    void erase(Entries::iterator it);
+    bool watch_dirs(std::string_view path);
+    const File *fill(std::string_view path, int64_t now);
+    bool make_room(bool body, size_t bytes, bool fd);
+
+    int ifd_ = -1; // -2: inotify unavailable, the cache stays off
+    event *ev_ = nullptr;
+    Entries entries_;
+    std::list<const std::string *> lru_; // front: most recent
+    std::map<std::string, Watch, std::less<>> dirs_;
+    std::unordered_map<int, std::string> wd_dirs_;
+    size_t body_bytes_ = 0, descriptors_ = 0;
+};
+
+} // namespace static_module
