@@ -184,6 +184,7 @@ bool WatchedCache::make_room(bool body, size_t bytes, bool fd) {
 }
 
 const WatchedCache::File *WatchedCache::fill(std::string_view path, int64_t now) {
+    if (!plain_path(path)) return nullptr; // hits need no check: every key passed it
     // watches first: a change after this point is queued, and the next
     // lookup drops what we are about to cache
     if (!watch_dirs(path)) return nullptr;
@@ -230,7 +231,7 @@ const WatchedCache::File *WatchedCache::fill(std::string_view path, int64_t now)
 }
 
 const WatchedCache::File *WatchedCache::lookup(std::string_view path, int64_t now) {
-    if (!start() || !plain_path(path)) return nullptr;
+    if (!start()) return nullptr;
     drain();
     auto it = entries_.find(path);
     if (it != entries_.end()) {
