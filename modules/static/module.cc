@@ -412,7 +412,7 @@ int static_handler(pt_request *r, void *conf) {
     if (body && file.body) {
         bytes = file.body->data() + start;
     } else if (body && len <= WatchedCache::kBodyMax) {
-        thread_local char small[WatchedCache::kBodyMax];
+        static char small[WatchedCache::kBodyMax]; // one thread per worker
         ssize_t n = pread(file.info->fd, small, size_t(len), start);
         if (n != len) {
             H->log(PT_LOG_CRIT, r, "pread() \"%.*s\" failed (%s)", int(fname.len), fname.data,

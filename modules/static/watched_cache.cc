@@ -166,21 +166,20 @@ bool WatchedCache::watch_dirs(std::string_view path) {
 }
 
 bool WatchedCache::make_room(bool body, size_t bytes, bool fd) {
-    if ((body && bytes > kMaxBodyBytes) || (fd && kMaxDescriptors == 0)) return false;
-    for (auto it = lru_.end(); it != lru_.begin();) {
-        bool full = entries_.size() >= kMaxEntries || (body && body_bytes_ + bytes > kMaxBodyBytes) ||
-                    (fd && descriptors_ >= kMaxDescriptors);
-        if (!full) break;
+    auto no_entry = [&] { return entries_.size() >= limits_.entries; };
+    auto no_bytes = [&] { return body && body_bytes_ + bytes > limits_.body_bytes; };
+    auto no_fd = [&] { return fd && descriptors_ >= limits_.descriptors; };
+    // least recently used first, skipping entries whose going would not help
+    for (auto it = lru_.end(); (no_entry() || no_bytes() || no_fd()) && it != lru_.begin();) {
         --it;
         auto e = entries_.find(**it);
         const File &f = e->second.file;
-        bool helps = entries_.size() >= kMaxEntries || (body && !f.body.empty()) ||
-                     (fd && f.info.fd >= 0);
-        if (!helps) continue;
-        it = std::next(it); // erase invalidates it: continue from its successor
+        if (!no_entry() && !(no_bytes() && !f.body.empty()) && !(no_fd() && f.info.fd >= 0))
+            continue;
+        it = std::next(it); // erase() takes *it out of the list
         erase(e);
     }
-    return true;
+    return !no_entry() && !no_bytes() && !no_fd();
 }
 
 const WatchedCache::File *WatchedCache::fill(std::string_view path, int64_t now) {

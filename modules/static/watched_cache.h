@@ -27,16 +27,20 @@ struct event_base;
 
 namespace static_module {
 
+struct WatchedCacheLimits {
+    size_t entries = 1024;
+    size_t body_bytes = 8 * 1024 * 1024;
+    size_t descriptors = 64; // files too big to keep whole
+};
+
 class WatchedCache {
   public:
     // Bodies up to this size are read whole and kept: the response then
     // leaves in one write with its header. 32 KiB: the core's TLS path reads
     // files up to this size the same way; above it sendfile's zero copy wins.
     static constexpr int64_t kBodyMax = 32 * 1024;
-    static constexpr size_t kMaxEntries = 1024;
-    static constexpr size_t kMaxBodyBytes = 8 * 1024 * 1024;
-    static constexpr size_t kMaxDescriptors = 64; // files too big to keep whole
     static constexpr int64_t kMaxAgeSec = 1;
+    using Limits = WatchedCacheLimits;
 
     struct File {
         FileInfo info;     // info.fd -1 when the body is kept instead
@@ -45,7 +49,7 @@ class WatchedCache {
         std::string body;  // the whole file when has_body
     };
 
-    WatchedCache() = default;
+    explicit WatchedCache(Limits limits = {}) : limits_(limits) {}
     WatchedCache(const WatchedCache &) = delete;
     WatchedCache &operator=(const WatchedCache &) = delete;
     ~WatchedCache();
@@ -61,6 +65,8 @@ class WatchedCache {
     void attach(event_base *base);
     void detach();
     size_t size() const { return entries_.size(); }
+    size_t body_bytes() const { return body_bytes_; }
+    size_t descriptors() const { return descriptors_; }
 
   private:
     struct Entry {
@@ -82,6 +88,7 @@ class WatchedCache {
     const File *fill(std::string_view path, int64_t now);
     bool make_room(bool body, size_t bytes, bool fd);
 
+    Limits limits_;
     int ifd_ = -1; // -2: inotify unavailable, the cache stays off
     event *ev_ = nullptr;
     Entries entries_;
