@@ -11,6 +11,7 @@ use warnings;
 use Test::More;
 use Test::Portico qw(need_bin);
 use File::Path qw(make_path);
+use IO::Socket::INET;
 
 need_bin();
 
@@ -59,6 +60,27 @@ $r = $s->get('/a.txt');
 is "$r->{status} $r->{body}", "200 a v2, longer\n", 'rewritten again';
 isnt $r->{headers}{etag}, $etag, '... with a new ETag';
 is $s->get('/a.txt', 'If-None-Match' => $etag)->{status}, 200, 'the old ETag no longer matches';
+
+# on one keep-alive connection, the change made between two requests (the
+# connection's socket may already be queued ahead of the inotify event in
+# the worker's event loop: the lookup itself reads the queue)
+{
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->port) or die;
+    my $ask = sub {
+        print $sock "GET /ka.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+        my $in = '';
+        until ($in =~ /\r\n\r\n/ && length($in) >= $-[0] + 4 + ($in =~ /Content-Length: (\d+)/i)[0]) {
+            sysread($sock, $in, 65536, length $in) or last;
+        }
+        return $in =~ /\r\n\r\n(.*)\z/s ? $1 : '';
+    };
+    for my $v (1 .. 20) {
+        spew("$dir/html/ka.txt", "ka v$v\n");
+        is $ask->(), "ka v$v\n", "keep-alive, version $v: the first request after the write sees it"
+            for 1 .. 2;
+    }
+    close $sock;
+}
 
 # replaced by rename (a new inode), as deploy tools do
 is body('/b.txt'), "200 b v1\n", 'cached';
