@@ -43,6 +43,15 @@ bool same_file(const struct stat &a, const struct stat &b) {
            a.st_ctim.tv_nsec == b.st_ctim.tv_nsec;
 }
 
+// A file bind-mounted over another name: writes through its source name
+// are reported to the source's directory, not to ours.
+bool mount_root(int fd) {
+    struct statx sx;
+    return statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, 0, &sx) == 0 &&
+           (sx.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT) &&
+           (sx.stx_attributes & STATX_ATTR_MOUNT_ROOT);
+}
+
 // Only plain absolute paths: "." / ".." / "//" would let two keys name one
 // file, and the watches follow the spelling.
 bool plain_path(std::string_view p) {
@@ -148,10 +157,15 @@ bool WatchedCache::watch_dirs(std::string_view path) {
         if (it == dirs_.end() || (it->second.mask & want) != want) {
             if (it != dirs_.end()) want |= it->second.mask;
             std::string d(dir);
-            int wd = inotify_add_watch(ifd_, d.c_str(), want);
+            // IN_MASK_ADD: never narrows what a watch reports
+            int wd = inotify_add_watch(ifd_, d.c_str(), want | IN_MASK_ADD);
             // a symlink (ENOTDIR), no read permission, the watch limit: the
             // file is served uncached
             if (wd < 0) return false;
+            // one directory under two paths (a bind mount): its events name
+            // only one of them, so nothing below the other may be kept
+            if (auto owner = wd_dirs_.find(wd); owner != wd_dirs_.end() && owner->second != d)
+                return false;
             if (it == dirs_.end()) {
                 it = dirs_.emplace(d, Watch{wd, want}).first;
             } else if (it->second.wd != wd) {
@@ -196,7 +210,7 @@ const WatchedCache::File *WatchedCache::fill(std::string_view path, int64_t now)
     } else {
         if (fstat(fd, &f.info.st) != 0 ||
             (!S_ISDIR(f.info.st.st_mode) &&
-             (!S_ISREG(f.info.st.st_mode) || f.info.st.st_nlink != 1))) {
+             (!S_ISREG(f.info.st.st_mode) || f.info.st.st_nlink != 1 || mount_root(fd)))) {
             ::close(fd);
             return nullptr;
         }

@@ -12,7 +12,8 @@
 // arrives after a change sees it. What inotify does not see (a mount over a
 // directory, a change through another hard link, writes through a mapping,
 // network file systems) is caught by a stat revalidation after kMaxAgeSec;
-// a file with several links is not cached at all.
+// what would be reported under another name (a file with several links or
+// bind-mounted, a directory under two paths) is not cached at all.
 #include "open_file_cache.h"
 
 #include <cstdint>
