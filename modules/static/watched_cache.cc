@@ -113,11 +113,11 @@ void WatchedCache::forget(const std::string &p) {
     erase_below(entries_, p, [&](Entries::iterator it) { erase(it); });
 }
 
-void WatchedCache::drain() {
+bool WatchedCache::drain() {
     alignas(inotify_event) char buf[4096];
-    for (;;) {
+    for (bool any = false;; any = true) {
         ssize_t n = read(ifd_, buf, sizeof buf);
-        if (n <= 0) return; // EAGAIN: all seen
+        if (n <= 0) return any; // EAGAIN: all seen
         for (char *p = buf; p < buf + n;) {
             auto *ev = reinterpret_cast<inotify_event *>(p);
             p += sizeof(inotify_event) + ev->len;
@@ -196,40 +196,49 @@ bool WatchedCache::make_room(bool body, size_t bytes, bool fd) {
     return !no_entry() && !no_bytes() && !no_fd();
 }
 
-const WatchedCache::File *WatchedCache::fill(std::string_view path, int64_t now) {
-    if (!plain_path(path)) return nullptr; // hits need no check: every key passed it
+bool WatchedCache::load(const std::string &path, File &f) {
     // watches first: a change after this point is queued, and the next
     // lookup drops what we are about to cache
-    if (!watch_dirs(path)) return nullptr;
+    if (!watch_dirs(path)) return false;
+    int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno != ENOENT) return false; // ELOOP: a symlink; other errors are not kept
+        f.err = ENOENT;
+        return true;
+    }
+    if (fstat(fd, &f.info.st) != 0 ||
+        (!S_ISDIR(f.info.st.st_mode) &&
+         (!S_ISREG(f.info.st.st_mode) || f.info.st.st_nlink != 1 || mount_root(fd)))) {
+        ::close(fd);
+        return false;
+    }
+    format_validators(f.info);
+    if (S_ISDIR(f.info.st.st_mode)) {
+        ::close(fd);
+    } else if (f.info.st.st_size <= kBodyMax) {
+        f.body.resize(size_t(f.info.st.st_size));
+        ssize_t n = f.body.empty() ? 0 : pread(fd, f.body.data(), f.body.size(), 0);
+        ::close(fd);
+        if (n != f.info.st.st_size) return false;
+        f.has_body = true;
+    } else {
+        f.info.fd = fd;
+    }
+    return true;
+}
+
+const WatchedCache::File *WatchedCache::fill(std::string_view path, int64_t now) {
+    if (!plain_path(path)) return nullptr; // hits need no check: every key passed it
     std::string key(path);
     File f;
-    int fd = ::open(key.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        if (errno != ENOENT) return nullptr; // ELOOP: a symlink; others: not kept
-        f.err = ENOENT;
-    } else {
-        if (fstat(fd, &f.info.st) != 0 ||
-            (!S_ISDIR(f.info.st.st_mode) &&
-             (!S_ISREG(f.info.st.st_mode) || f.info.st.st_nlink != 1 || mount_root(fd)))) {
-            ::close(fd);
-            return nullptr;
-        }
-        format_validators(f.info);
-        if (S_ISDIR(f.info.st.st_mode)) {
-            ::close(fd);
-        } else if (f.info.st.st_size <= kBodyMax) {
-            f.body.resize(size_t(f.info.st.st_size));
-            ssize_t n = f.body.empty() ? 0 : pread(fd, f.body.data(), f.body.size(), 0);
-            ::close(fd);
-            if (n != f.info.st.st_size) return nullptr;
-            f.has_body = true;
-        } else {
-            f.info.fd = fd;
-        }
-    }
-    if (!make_room(f.has_body, f.body.size(), f.info.fd >= 0)) {
+    if (!load(key, f) || !make_room(f.has_body, f.body.size(), f.info.fd >= 0)) {
+        // served uncached from now on, and remembered so: no watch is
+        // tried again for it until something along its path changes or
+        // kMaxAgeSec passes
         if (f.info.fd >= 0) ::close(f.info.fd);
-        return nullptr;
+        f = File{};
+        f.pass = true;
+        if (!make_room(false, 0, false)) return nullptr;
     }
     auto [it, fresh] = entries_.emplace(std::move(key), Entry{});
     (void)fresh;
@@ -240,28 +249,30 @@ const WatchedCache::File *WatchedCache::fill(std::string_view path, int64_t now)
     if (e.file.info.fd >= 0) descriptors_++;
     lru_.push_front(&it->first);
     e.lru = lru_.begin();
-    return &e.file;
+    return e.file.pass ? nullptr : &e.file;
 }
 
 const WatchedCache::File *WatchedCache::lookup(std::string_view path, int64_t now) {
     if (!start()) return nullptr;
-    drain();
     auto it = entries_.find(path);
-    if (it != entries_.end()) {
-        Entry &e = it->second;
-        if (now - e.checked >= kMaxAgeSec) {
-            struct stat st;
-            if (e.file.err || fstatat(AT_FDCWD, it->first.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-                !same_file(st, e.file.info.st)) {
-                erase(it);
-                return fill(path, now);
-            }
-            e.checked = now;
+    // a path served uncached trusts nothing here: no need to read the queue
+    bool pass = it != entries_.end() && it->second.file.pass;
+    if (!pass && drain()) it = entries_.find(path);
+    if (it == entries_.end()) return fill(path, now);
+    Entry &e = it->second;
+    if (now - e.checked >= kMaxAgeSec) {
+        struct stat st;
+        if (e.file.err || e.file.pass ||
+            fstatat(AT_FDCWD, it->first.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !same_file(st, e.file.info.st)) {
+            erase(it);
+            if (pass) drain(); // what fill() is about to trust
+            return fill(path, now);
         }
-        if (e.lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, e.lru);
-        return &e.file;
+        e.checked = now;
     }
-    return fill(path, now);
+    if (e.lru != lru_.begin()) lru_.splice(lru_.begin(), lru_, e.lru);
+    return e.file.pass ? nullptr : &e.file;
 }
 
 } // namespace static_module

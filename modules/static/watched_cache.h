@@ -47,6 +47,7 @@ class WatchedCache {
         FileInfo info;     // info.fd -1 when the body is kept instead
         int err = 0;       // an errno: a cached ENOENT
         bool has_body = false;
+        bool pass = false; // not cacheable: lookup() answers nullptr
         std::string body;  // the whole file when has_body
     };
 
@@ -82,10 +83,11 @@ class WatchedCache {
     using Entries = std::map<std::string, Entry, std::less<>>;
 
     bool start();
-    void drain();
+    bool drain(); // true: events were read
     void forget(const std::string &path); // path and everything below it
     void erase(Entries::iterator it);
     bool watch_dirs(std::string_view path);
+    bool load(const std::string &path, File &f);
     const File *fill(std::string_view path, int64_t now);
     bool make_room(bool body, size_t bytes, bool fd);
 
