@@ -10,12 +10,16 @@
 
 namespace static_module {
 namespace {
-// Directories above a cached file: only a change of what a name refers to
-// (or of its permissions) matters there, not writes to their other files.
-constexpr uint32_t kAncestorMask = IN_ATTRIB | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
-                                   IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW;
-// The directory holding cached files (or a cached absence): their contents too.
-constexpr uint32_t kParentMask = kAncestorMask | IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE;
+// Directories above a cached file report only about themselves (being
+// moved, deleted, or their permissions changed: IN_ATTRIB), since every
+// directory down the path is watched: a name on the path re-pointed means
+// the directory it named was moved or deleted (or, overwritten by a rename,
+// lost a link: IN_ATTRIB). Their other entries' comings and goings (a busy
+// /tmp) would only wake the worker.
+constexpr uint32_t kAncestorMask = IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW;
+// The directory holding cached files (or a cached absence): its entries too.
+constexpr uint32_t kParentMask = kAncestorMask | IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE |
+                                 IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO;
 // Events after which a name may refer to another directory: its watch goes.
 constexpr uint32_t kRenamed = IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE |
                               IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED;

@@ -90,6 +90,13 @@ void directories(void **) {
     assert_int_equal(mkdir(sub.c_str(), 0755), 0);
     spew(sub + "/f", "f\n");
     assert_string_equal(body(c, sub + "/f").c_str(), "f\n");
+    // siblings coming and going in an ancestor do not concern the entry
+    const WatchedCache::File *kept = c.lookup(sub + "/f", 0);
+    std::string other = d + "/other";
+    assert_int_equal(mkdir(other.c_str(), 0755), 0);
+    assert_int_equal(rename(other.c_str(), (d + "/other2").c_str()), 0);
+    assert_int_equal(rmdir((d + "/other2").c_str()), 0);
+    assert_ptr_equal(c.lookup(sub + "/f", 0), kept);
     // an ancestor (not the parent) renamed, and another put in its place
     assert_int_equal(rename(d.c_str(), (g_dir + "/d.old").c_str()), 0);
     // no directory to watch: served from the disk, remembered as such
