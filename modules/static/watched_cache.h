@@ -9,11 +9,15 @@
 // is watched (by inode, symlinks refused), before the file is opened; and
 // the inotify queue is drained at the start of every lookup. The kernel
 // queues an event before the changing syscall returns, so a request that
-// arrives after a change sees it. What inotify does not see (a mount over a
-// directory, a change through another hard link, writes through a mapping,
-// network file systems) is caught by a stat revalidation after kMaxAgeSec;
-// what would be reported under another name (a file with several links or
-// bind-mounted, a directory under two paths) is not cached at all.
+// arrives after a change sees it (the worker's event on the queue alone
+// would not do: epoll may report a keep-alive socket, still on its ready
+// list from the previous request, before the inotify descriptor). What
+// inotify does not see (a mount over a directory, writes through a shared
+// mapping, network file systems changed elsewhere) is caught by a stat
+// revalidation after kMaxAgeSec; what would be reported under another name
+// (a file with several links or bind-mounted, a directory under two paths,
+// a path through a symlink) is not cached: remembered as such, and served
+// as without a cache.
 #include "open_file_cache.h"
 
 #include <cstdint>
