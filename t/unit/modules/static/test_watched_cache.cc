@@ -212,6 +212,70 @@ void bind_mount(void **) {
     umount((y + "/g").c_str());
 }
 
+// Random changes to a small tree; after each, every path the cache answers
+// for must match the disk (what it declines is served from the disk).
+void random_changes(void **) {
+    WatchedCache c;
+    std::string r = g_dir + "/r";
+    assert_int_equal(mkdir(r.c_str(), 0755), 0);
+    const char *dirs[] = {"", "/a", "/b", "/a/c", "/b/c"};
+    const char *names[] = {"x", "y", "z"};
+    auto path = [&](int d, int n) { return r + dirs[d] + "/" + names[n]; };
+    unsigned seed = 1;
+    auto rnd = [&](unsigned n) { return (seed = seed * 1103515245u + 12345u) / 65536u % n; };
+    for (int step = 0; step < 3000; step++) {
+        std::string p1 = path(1 + rnd(4), rnd(3)), p2 = path(rnd(5), rnd(3));
+        std::string d1 = r + dirs[1 + rnd(4)], d2 = r + dirs[1 + rnd(4)];
+        switch (rnd(7)) {
+        case 0:
+        case 1: {
+            size_t len = rnd(10) == 0 ? size_t(WatchedCache::kBodyMax) + 10 : rnd(40);
+            std::string content = std::string(len, char('a' + rnd(26))) + std::to_string(step);
+            if (FILE *f = fopen(p1.c_str(), "w")) { // its directory may be gone
+                fwrite(content.data(), 1, content.size(), f);
+                fclose(f);
+            }
+            break;
+        }
+        case 2: rename(p1.c_str(), p2.c_str()); break;
+        case 3: unlink(p1.c_str()); break;
+        case 4: rename(d1.c_str(), d2.c_str()); break;
+        case 5: mkdir(d1.c_str(), 0755); break;
+        case 6: {
+            std::string cmd = "rm -rf '" + d1 + "'";
+            assert_int_equal(system(cmd.c_str()), 0);
+            break;
+        }
+        }
+        for (int d = 0; d < 5; d++) {
+            for (int n = 0; n <= 3; n++) {
+                std::string p = n == 3 ? r + dirs[d] : path(d, n);
+                if (p == r) continue;
+                const WatchedCache::File *f = c.lookup(p, 0);
+                if (!f) continue;
+                struct stat st;
+                int on_disk = lstat(p.c_str(), &st) == 0 ? 0 : errno;
+                if (f->err) {
+                    assert_int_equal(on_disk, f->err);
+                    continue;
+                }
+                assert_int_equal(on_disk, 0);
+                assert_int_equal(st.st_ino, f->info.st.st_ino);
+                if (S_ISDIR(st.st_mode)) continue;
+                std::string disk(size_t(st.st_size), '\0');
+                int fd = open(p.c_str(), O_RDONLY);
+                assert_true(fd >= 0);
+                assert_int_equal(pread(fd, disk.data(), disk.size(), 0), ssize_t(disk.size()));
+                close(fd);
+                std::string got = f->has_body ? f->body : std::string(size_t(f->info.st.st_size), '\0');
+                if (!f->has_body)
+                    assert_int_equal(pread(f->info.fd, got.data(), got.size(), 0), ssize_t(got.size()));
+                if (got != disk) fail_msg("step %d: %s is stale", step, p.c_str());
+            }
+        }
+    }
+}
+
 } // namespace
 
 int main() {
@@ -222,6 +286,7 @@ int main() {
         cmocka_unit_test_setup_teardown(bounds, setup, teardown),
         cmocka_unit_test_setup_teardown(backstop, setup, teardown),
         cmocka_unit_test_setup_teardown(bind_mount, setup, teardown),
+        cmocka_unit_test_setup_teardown(random_changes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, nullptr, nullptr);
 }
