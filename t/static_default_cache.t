@@ -4,8 +4,8 @@
 # change already sees the new state (no sleeping, no validity period):
 # rewritten in place, replaced by rename, deleted, chmod'ed, created where a
 # 404 was answered, its directory or an ancestor renamed; large files (kept
-# as descriptors) too. Files reached through symlinks or with several hard
-# links are not cached, and a change through the other link is seen.
+# as descriptors) too; written through another hard link. Files reached
+# through symlinks are not cached, and a change of their target is seen.
 use strict;
 use warnings;
 use Test::More;
@@ -172,7 +172,7 @@ is body('/linkdir/target.txt'), "200 target v2\n", 'through a symlinked director
 spew("$dir/other/target.txt", "target v3\n");
 is body('/linkdir/target.txt'), "200 target v3\n", '... changed: seen at once';
 
-# a hard link elsewhere: writes through it are invisible to our watches
+# a hard link elsewhere: writes through it are seen (the file's own watch)
 is body('/hard.txt'), "200 hard v1\n", 'file with two links';
 open $fh, '+<', "$dir/other/hard2.txt" or die;
 print $fh 'HARD';

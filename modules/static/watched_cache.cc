@@ -17,9 +17,13 @@ namespace {
 // lost a link: IN_ATTRIB). Their other entries' comings and goings (a busy
 // /tmp) would only wake the worker.
 constexpr uint32_t kAncestorMask = IN_ATTRIB | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW;
-// The directory holding cached files (or a cached absence): its entries too.
-constexpr uint32_t kParentMask = kAncestorMask | IN_MODIFY | IN_CLOSE_WRITE | IN_CREATE |
-                                 IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO;
+// The directory holding cached files (or a cached absence): its entries
+// coming, going and changing attributes too.
+constexpr uint32_t kParentMask = kAncestorMask | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO;
+// A cached file itself, by inode: its writes whatever name they came
+// through (another hard link, a bind mount), and new links (IN_ATTRIB).
+constexpr uint32_t kFileMask = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF |
+                               IN_MOVE_SELF | IN_DONT_FOLLOW | IN_MASK_ADD;
 // Events after which a name may refer to another directory: its watch goes.
 constexpr uint32_t kRenamed = IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE |
                               IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED;
@@ -106,6 +110,10 @@ void WatchedCache::erase(Entries::iterator it) {
     if (f.info.fd >= 0) {
         ::close(f.info.fd);
         descriptors_--;
+    }
+    if (f.watch >= 0) {
+        inotify_rm_watch(ifd_, f.watch);
+        wd_dirs_.erase(f.watch);
     }
     body_bytes_ -= f.body.size();
     lru_.erase(it->second.lru);
@@ -211,24 +219,36 @@ bool WatchedCache::load(const std::string &path, File &f) {
         return true;
     }
     if (fstat(fd, &f.info.st) != 0 ||
-        (!S_ISDIR(f.info.st.st_mode) &&
-         (!S_ISREG(f.info.st.st_mode) || f.info.st.st_nlink != 1 || mount_root(fd)))) {
+        (!S_ISDIR(f.info.st.st_mode) && (!S_ISREG(f.info.st.st_mode) || mount_root(fd)))) {
         ::close(fd);
         return false;
     }
     format_validators(f.info);
-    if (S_ISDIR(f.info.st.st_mode)) {
+    if (S_ISDIR(f.info.st.st_mode)) { // its parent's watch reports its changes
         ::close(fd);
-    } else if (f.info.st.st_size <= kBodyMax) {
-        f.body.resize(size_t(f.info.st.st_size));
-        ssize_t n = f.body.empty() ? 0 : pread(fd, f.body.data(), f.body.size(), 0);
-        ::close(fd);
-        if (n != f.info.st.st_size) return false;
-        f.has_body = true;
-    } else {
-        f.info.fd = fd;
+        return true;
     }
-    return true;
+    // The file's own watch, for writes through another name. Had the name
+    // been re-pointed since open(), the parent's watch has queued it.
+    int wd = inotify_add_watch(ifd_, path.c_str(), kFileMask);
+    if (wd < 0 || wd_dirs_.count(wd)) { // watched already: the same file under another name
+        ::close(fd);
+        return false;
+    }
+    f.watch = wd;
+    wd_dirs_[wd] = path;
+    struct stat now;
+    bool ok = true;
+    if (f.info.st.st_size <= kBodyMax) {
+        f.body.resize(size_t(f.info.st.st_size));
+        ok = (f.body.empty() ? 0 : pread(fd, f.body.data(), f.body.size(), 0)) == f.info.st.st_size;
+        f.has_body = true;
+    }
+    // unchanged from the fstat to now, when its watch covers it
+    ok = ok && fstat(fd, &now) == 0 && same_file(now, f.info.st);
+    if (!ok || f.has_body) ::close(fd);
+    else f.info.fd = fd;
+    return ok;
 }
 
 const WatchedCache::File *WatchedCache::fill(std::string_view path, int64_t now) {
@@ -240,6 +260,10 @@ const WatchedCache::File *WatchedCache::fill(std::string_view path, int64_t now)
         // tried again for it until something along its path changes or
         // kMaxAgeSec passes
         if (f.info.fd >= 0) ::close(f.info.fd);
+        if (f.watch >= 0) {
+            inotify_rm_watch(ifd_, f.watch);
+            wd_dirs_.erase(f.watch);
+        }
         f = File{};
         f.pass = true;
         if (!make_room(false, 0, false)) return nullptr;

@@ -6,7 +6,8 @@
 // is where its static lead comes from.
 //
 // Why a hit is never stale: every directory from "/" down to a cached file
-// is watched (by inode, symlinks refused), before the file is opened; and
+// is watched (by inode, symlinks refused) before the file is opened, the
+// file itself before it is read (its writes through any name); and
 // the inotify queue is drained at the start of every lookup. The kernel
 // queues an event before the changing syscall returns, so a request that
 // arrives after a change sees it (the worker's event on the queue alone
@@ -15,9 +16,9 @@
 // inotify does not see (a mount over a directory, writes through a shared
 // mapping, network file systems changed elsewhere) is caught by a stat
 // revalidation after kMaxAgeSec; what would be reported under another name
-// (a file with several links or bind-mounted, a directory under two paths,
-// a path through a symlink) is not cached: remembered as such, and served
-// as without a cache.
+// (a file or directory already cached under another path, a bind-mounted
+// file, a path through a symlink) is not cached: remembered as such, and
+// served as without a cache.
 #include "open_file_cache.h"
 
 #include <cstdint>
@@ -52,6 +53,7 @@ class WatchedCache {
         int err = 0;       // an errno: a cached ENOENT
         bool has_body = false;
         bool pass = false; // not cacheable: lookup() answers nullptr
+        int watch = -1;    // inotify watch on the file itself
         std::string body;  // the whole file when has_body
     };
 
@@ -101,7 +103,7 @@ class WatchedCache {
     Entries entries_;
     std::list<const std::string *> lru_; // front: most recent
     std::map<std::string, Watch, std::less<>> dirs_;
-    std::unordered_map<int, std::string> wd_dirs_;
+    std::unordered_map<int, std::string> wd_dirs_; // directories' and files' watches
     size_t body_bytes_ = 0, descriptors_ = 0;
 };
 
