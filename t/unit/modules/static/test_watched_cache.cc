@@ -13,6 +13,7 @@ extern "C" { // cmocka.h has no C++ guard of its own
 #include <cstdio>
 #include <cstdlib>
 #include <fcntl.h>
+#include <initializer_list>
 #include <string>
 #include <sched.h>
 #include <sys/mman.h>
@@ -37,6 +38,10 @@ void spew(const std::string &path, const std::string &content) {
 
 // What the module would serve: the cached entry, or (nullptr: not
 // cacheable) the file as it is on disk now, marked.
+void mkdirs(std::initializer_list<std::string> dirs) {
+    for (const auto &d : dirs) assert_int_equal(mkdir(d.c_str(), 0755), 0);
+}
+
 std::string body(WatchedCache &c, const std::string &path) {
     const WatchedCache::File *f = c.lookup(path, 0);
     if (!f) {
@@ -88,8 +93,7 @@ void hard_link_made_later(void **) {
     // watch and written through that name
     WatchedCache c;
     std::string d = g_dir + "/d", u = g_dir + "/unwatched";
-    assert_int_equal(mkdir(d.c_str(), 0755), 0);
-    assert_int_equal(mkdir(u.c_str(), 0755), 0);
+    mkdirs({d, u});
     spew(d + "/f", "one\n");
     assert_string_equal(body(c, d + "/f").c_str(), "one\n");
     assert_int_equal(link((d + "/f").c_str(), (u + "/g").c_str()), 0);
@@ -104,8 +108,7 @@ void hard_link_made_later(void **) {
 void directories(void **) {
     WatchedCache c;
     std::string d = g_dir + "/d", sub = d + "/sub";
-    assert_int_equal(mkdir(d.c_str(), 0755), 0);
-    assert_int_equal(mkdir(sub.c_str(), 0755), 0);
+    mkdirs({d, sub});
     spew(sub + "/f", "f\n");
     assert_string_equal(body(c, sub + "/f").c_str(), "f\n");
     // siblings coming and going in an ancestor do not concern the entry
@@ -119,8 +122,7 @@ void directories(void **) {
     assert_int_equal(rename(d.c_str(), (g_dir + "/d.old").c_str()), 0);
     // no directory to watch: served from the disk, remembered as such
     assert_string_equal(body(c, sub + "/f").c_str(), "(uncached, errno 2)");
-    assert_int_equal(mkdir(d.c_str(), 0755), 0);
-    assert_int_equal(mkdir(sub.c_str(), 0755), 0);
+    mkdirs({d, sub});
     spew(sub + "/f", "new f\n");
     assert_string_equal(body(c, sub + "/f").c_str(), "(uncached) new f\n");
     // cached again after kMaxAgeSec
@@ -213,8 +215,7 @@ void bind_mount(void **) {
         return;
     }
     std::string x = g_dir + "/x", y = g_dir + "/y";
-    assert_int_equal(mkdir(x.c_str(), 0755), 0);
-    assert_int_equal(mkdir(y.c_str(), 0755), 0);
+    mkdirs({x, y});
     spew(x + "/f", "one\n");
     assert_int_equal(mount(x.c_str(), y.c_str(), nullptr, MS_BIND, nullptr), 0);
     WatchedCache c;
