@@ -6,6 +6,7 @@
 #include "open_file_cache.h"
 #include "range.h"
 #include "symlinks.h"
+#include "watched_cache.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -32,14 +33,54 @@ struct StaticConf {
     int64_t valid_sec;                   // -1: unset
     int symlinks;                        // -1 unset, else a SymlinkPolicy
     pt_value *symlinks_from;             // from=$document_root: trusted prefix
+    // The last extension served here and its type (a location's types are
+    // fixed; the host lowercases and hashes the extension on each call).
+    // Each worker writes only its own copy of the configuration.
+    char mime_ext[16];
+    size_t mime_ext_len; // 0: nothing remembered
+    pt_str mime;
 };
 
-// The file a request serves: from the cache (the descriptor stays the
+pt_str mime_type(pt_request *r, StaticConf *sc, pt_str exten) {
+    if (!sc) return H->mime_type(r, exten);
+    if (sc->mime_ext_len && exten.len == sc->mime_ext_len &&
+        memcmp(exten.data, sc->mime_ext, exten.len) == 0)
+        return sc->mime;
+    pt_str type = H->mime_type(r, exten);
+    if (exten.len && exten.len <= sizeof sc->mime_ext) {
+        memcpy(sc->mime_ext, exten.data, exten.len);
+        sc->mime_ext_len = exten.len;
+        sc->mime = type;
+    }
+    return type;
+}
+
+using static_module::WatchedCache;
+
+// The default cache (no open_file_cache directive at any level), one per
+// worker, made on its first request so the master never holds one.
+WatchedCache *watched;
+
+WatchedCache &watched_cache(pt_request *r) {
+    if (!watched) {
+        watched = new WatchedCache;
+        watched->attach(static_cast<event_base *>(H->event_base(r)));
+    }
+    return *watched;
+}
+
+void exit_worker(const pt_host *) {
+    delete watched;
+    watched = nullptr;
+}
+
+// The file a request serves: from a cache (the descriptor stays the
 // cache's) or opened for this request alone.
 struct File {
     static_module::FileInfo own;
     const static_module::FileInfo *info = nullptr;
     bool owned = false;
+    const std::string *body = nullptr; // the whole file, kept by the default cache
     ~File() {
         if (owned && own.fd >= 0) close(own.fd);
     }
@@ -58,11 +99,40 @@ struct Header {
     bool found;
     std::string_view value;
 };
-Header req_header(pt_request *r, const char *name) {
-    pt_str v;
-    if (H->req_header(r, pt_str{name, strlen(name)}, &v)) return {true, sv(v)};
-    return {false, {}};
+
+bool ieq(pt_str a, std::string_view b) {
+    if (a.len != b.size()) return false;
+    for (size_t i = 0; i < a.len; i++)
+        if ((a.data[i] | 0x20) != (b[i] | 0x20)) return false; // b: letters and '-'
+    return true;
 }
+
+// The request fields a static response depends on, found in one pass over
+// the request's fields rather than one host lookup each (the first
+// occurrence counts, as with req_header).
+struct Preconditions {
+    Header if_match{}, if_unmodified_since{}, if_none_match{}, if_modified_since{}, range{},
+        if_range{};
+
+    explicit Preconditions(pt_request *r) {
+        size_t n = H->req_header_count(r);
+        for (size_t i = 0; i < n; i++) {
+            pt_str name, value;
+            H->req_header_at(r, i, &name, &value);
+            Header *h = nullptr;
+            switch (name.len) { // most fields are none of these: the length decides
+            case 5: h = ieq(name, "Range") ? &range : nullptr; break;
+            case 8:
+                h = ieq(name, "If-Match") ? &if_match : ieq(name, "If-Range") ? &if_range : nullptr;
+                break;
+            case 13: h = ieq(name, "If-None-Match") ? &if_none_match : nullptr; break;
+            case 17: h = ieq(name, "If-Modified-Since") ? &if_modified_since : nullptr; break;
+            case 19: h = ieq(name, "If-Unmodified-Since") ? &if_unmodified_since : nullptr; break;
+            }
+            if (h && !h->found) *h = {true, sv(value)};
+        }
+    }
+};
 
 // Does an If-Match / If-None-Match list contain the tag (or "*")?
 bool etag_listed(std::string_view list, std::string_view etag, bool weak_ok) {
@@ -148,8 +218,7 @@ int try_index(pt_request *r) {
 // If-Range (RFC 9110 §13.1.5): the range applies only to the representation
 // the client already holds part of; an entity tag compares strongly, a date
 // must equal Last-Modified exactly.
-bool range_applies(pt_request *r, std::string_view etag, time_t mtime) {
-    Header ifr = req_header(r, "If-Range");
+bool range_applies(const Header &ifr, std::string_view etag, time_t mtime) {
     if (!ifr.found) return true;
     if (!ifr.value.empty() && ifr.value[0] == '"') return ifr.value == etag;
     return http_date(ifr.value) == int64_t(mtime);
@@ -195,6 +264,11 @@ int send_multipart(pt_request *r, File &file, int64_t size, std::string_view typ
     if (!H->is_head(r)) {
         for (size_t i = 0; i < ranges.size(); i++) {
             H->send_data(r, heads[i].data(), heads[i].size());
+            if (file.body) {
+                H->send_data(r, file.body->data() + ranges[i].start,
+                             size_t(ranges[i].end - ranges[i].start + 1));
+                continue;
+            }
             // send_file owns the descriptor it is given: one duplicate per part
             int part = dup(file.info->fd);
             if (part < 0 || H->send_file(r, part, ranges[i].start,
@@ -223,7 +297,14 @@ int static_handler(pt_request *r, void *conf) {
     File file;
     int e = 0;
     auto policy = static_cast<static_module::SymlinkPolicy>(sc && sc->symlinks > 0 ? sc->symlinks : 0);
-    if (sc && sc->cache && policy == static_module::SymlinkPolicy::Off) {
+    const WatchedCache::File *hit = nullptr;
+    if (sc && !sc->cache_set && policy == static_module::SymlinkPolicy::Off)
+        hit = watched_cache(r).lookup(sv(fname), H->now_sec());
+    if (hit) {
+        e = hit->err;
+        if (!e) file.info = &hit->info;
+        if (hit->has_body) file.body = &hit->body;
+    } else if (sc && sc->cache && policy == static_module::SymlinkPolicy::Off) {
         file.info = sc->cache->open(sv(fname), H->now_sec(), sc->valid_sec, &e);
     } else {
         size_t trusted = 0;
@@ -265,29 +346,32 @@ int static_handler(pt_request *r, void *conf) {
     const char *lm = file.info->last_modified;
     // RFC 9110 §13.2.2 order: If-Match, If-Unmodified-Since, If-None-Match,
     // If-Modified-Since, then If-Range.
-    Header im = req_header(r, "If-Match");
+    Preconditions pre(r);
+    const Header &im = pre.if_match;
     if (im.found && !etag_listed(im.value, etag, false)) return 412;
-    Header ius = req_header(r, "If-Unmodified-Since");
+    const Header &ius = pre.if_unmodified_since;
     if (!im.found && ius.found) {
         int64_t t = http_date(ius.value);
         if (t >= 0 && st.st_mtime > t) return 412;
     }
-    Header inm = req_header(r, "If-None-Match");
+    const Header &inm = pre.if_none_match;
     bool not_modified = false;
     if (inm.found) {
         not_modified = etag_listed(inm.value, etag, true);
     } else {
-        Header ims = req_header(r, "If-Modified-Since");
+        const Header &ims = pre.if_modified_since;
         if (ims.found) {
             int64_t t = http_date(ims.value);
             not_modified = t >= 0 && st.st_mtime <= t;
         }
     }
     pt_str exten = H->req_field(r, PT_F_EXTEN);
-    pt_str type = H->mime_type(r, exten);
+    pt_str type = mime_type(r, sc, exten);
     H->resp_header_set(r, PT_STR("Content-Type"), type);
-    H->resp_header_set(r, PT_STR("Last-Modified"), pt_str{lm, strlen(lm)});
-    H->resp_header_set(r, PT_STR("ETag"), ps(etag));
+    // the validators are ours alone (no earlier phase sets them, and an
+    // internal redirect starts the response afresh): added without a search
+    H->resp_header_add(r, PT_STR("Last-Modified"), pt_str{lm, 29});
+    H->resp_header_add(r, PT_STR("ETag"), ps(etag));
     if (not_modified) {
         H->set_status(r, 304);
         H->set_content_length(r, -1);
@@ -297,8 +381,8 @@ int static_handler(pt_request *r, void *conf) {
 
     int64_t size = st.st_size;
     std::vector<static_module::ByteRange> ranges;
-    Header range = req_header(r, "Range");
-    if (range.found && range_applies(r, etag, st.st_mtime)) {
+    const Header &range = pre.range;
+    if (range.found && range_applies(pre.if_range, etag, st.st_mtime)) {
         auto rc = static_module::parse_ranges(range.value, size, ranges);
         if (rc == static_module::RangeResult::Unsatisfiable) {
             char cr[64];
@@ -308,7 +392,7 @@ int static_handler(pt_request *r, void *conf) {
         }
         if (rc == static_module::RangeResult::Ignore) ranges.clear();
     }
-    H->resp_header_set(r, PT_STR("Accept-Ranges"), PT_STR("bytes"));
+    H->resp_header_add(r, PT_STR("Accept-Ranges"), PT_STR("bytes"));
     if (ranges.size() > 1) return send_multipart(r, file, size, sv(type), ranges);
 
     int64_t start = 0, len = size;
@@ -322,9 +406,26 @@ int static_handler(pt_request *r, void *conf) {
         H->resp_header_set(r, PT_STR("Content-Range"), pt_str{cr, strlen(cr)});
         H->set_status(r, 206);
     }
+    // a small body goes into the response with the header: one write for both
+    const char *bytes = nullptr;
+    bool body = len > 0 && !H->is_head(r);
+    if (body && file.body) {
+        bytes = file.body->data() + start;
+    } else if (body && len <= WatchedCache::kBodyMax) {
+        static char small[WatchedCache::kBodyMax]; // one thread per worker
+        ssize_t n = pread(file.info->fd, small, size_t(len), start);
+        if (n != len) {
+            H->log(PT_LOG_CRIT, r, "pread() \"%.*s\" failed (%s)", int(fname.len), fname.data,
+                   n < 0 ? strerror(errno) : "file shrank");
+            return 500;
+        }
+        bytes = small;
+    }
     H->set_content_length(r, len);
     H->send_header(r);
-    if (len > 0 && !H->is_head(r)) {
+    if (bytes) {
+        if (H->send_data(r, bytes, size_t(len)) != PT_OK) return PT_ERROR;
+    } else if (body) {
         int fd = file.give();
         if (fd < 0 || H->send_file(r, fd, start, len) != PT_OK) return PT_ERROR;
     }
@@ -429,7 +530,7 @@ const pt_directive kDirectives[] = {
 
 const pt_module kModule = {
     PT_ABI_MAJOR, PT_ABI_MINOR, PT_ABI_SIGNATURE, "static", "0.1.0", kDirectives,
-    nullptr,      create_loc_conf, merge_loc_conf, postconfig, nullptr, nullptr,
+    nullptr,      create_loc_conf, merge_loc_conf, postconfig, nullptr, exit_worker,
 };
 } // namespace
 
