@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <string>
 
-struct bufferevent;
 struct event;
 
 namespace portico::fastcgi {
@@ -51,7 +50,6 @@ struct Stream {
     const FcgiConf *conf = nullptr;
     // a connection of its own ...
     pt_upstream_conn *uc = nullptr;
-    bufferevent *bev = nullptr;
     RecordReader reader;
     // ... or a request id on a shared one
     MuxConn *mux = nullptr;
