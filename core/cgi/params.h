@@ -15,6 +15,9 @@ struct Param {
     std::string name;
     config::ComplexValue value; // compiled once, nginx script syntax
     bool if_not_empty = false;
+    // per segment: the CGI builder's own variable it names (builtin_index),
+    // -1 for literals and every other variable; found once at load
+    std::vector<int> builtin;
 };
 
 class ParamList {

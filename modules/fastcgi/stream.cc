@@ -318,6 +318,7 @@ int build_request(Stream *s) {
     pt_request *r = s->r;
     const FcgiConf *c = s->conf;
     s->out.clear();
+    s->out.reserve(1024); // a typical request's records in one allocation
     append_begin_request(s->out, kRequestId, Role::Responder, c->keep_conn == 1);
     ParamsWriter pw(s->out, kRequestId);
     if (int rc = H->cgi_build(r, c->cgi, put_env, &pw)) return rc;
