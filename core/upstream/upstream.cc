@@ -226,7 +226,6 @@ void cancel_wait(void *arg) {
         }
         // else a delivery is queued: it frees c when it runs
     }
-    delete w;
 }
 
 // ", client: ..., request: ..." for upstream error lines (nginx's context)
@@ -416,7 +415,8 @@ bool upstream_finish(Cycle &c, std::string &err) {
 }
 
 static void watch(pt_request *r, pt_upstream_conn *c) {
-    auto *w = new ConnectWait{c};
+    // in the request's arena: it lives exactly as long as the request
+    auto *w = new (r->arena.allocate(sizeof(ConnectWait), alignof(ConnectWait))) ConnectWait{c};
     c->wait = w;
     r->cleanups.emplace_back(cancel_wait, w);
 }
