@@ -296,7 +296,13 @@ bool start_connect(pt_upstream_conn *c, UpstreamServer *s) {
     s->active++;
     c->fd = fd;
     int rc = connect(fd, reinterpret_cast<sockaddr *>(&s->addr), s->addrlen);
-    if (rc == 0 || errno == EINPROGRESS || errno == EAGAIN) {
+    if (rc == 0) {
+        // connected at once (a unix socket with room in its backlog): the
+        // request goes out in this pass of the loop, no writability wait
+        deliver_later(c, 0);
+        return true;
+    }
+    if (errno == EINPROGRESS || errno == EAGAIN) {
         c->ev = event_new(current_worker()->base, fd, EV_WRITE, on_connect, c);
         timeval tv{time_t(c->timeout_ms / 1000), suseconds_t((c->timeout_ms % 1000) * 1000)};
         event_add(c->ev, &tv);
