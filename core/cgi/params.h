@@ -38,6 +38,7 @@ class ParamList {
 
   private:
     std::vector<Param> params_;
+    bool http_params_ = false; // some name starts with HTTP_
 };
 
 // nginx's rule: a level inherits its parent's list if and only if it defines

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include <cstring>
+#include <new>
 #include <string>
 #include <strings.h>
 #include <vector>
@@ -349,6 +350,9 @@ void start_exchange(Stream *s) {
     }
 }
 
+constexpr size_t kMaxSpare = 64;
+std::vector<Stream *> g_spare; // per worker (one thread)
+
 void cleanup(void *arg) {
     auto *s = static_cast<Stream *>(arg);
     // the client went away or the request ended: the backend connection is
@@ -357,14 +361,43 @@ void cleanup(void *arg) {
     // A connect still pending for this request is cancelled by the upstream
     // layer (its own cleanup): no callback reaches s after this.
     shutdown_backend(s, false, false);
-    delete s;
+    stream_delete(s);
 }
 } // namespace
+
+Stream *stream_new(size_t head_limit) {
+    while (!g_spare.empty()) {
+        Stream *old = g_spare.back();
+        g_spare.pop_back();
+        if (old->head.max_head_size() != head_limit) {
+            delete old;
+            continue;
+        }
+        CgiHeadParser head = std::move(old->head);
+        std::string out = std::move(old->out);
+        old->~Stream();
+        return new (old) Stream(std::move(head), std::move(out));
+    }
+    return new Stream(head_limit);
+}
+
+void stream_delete(Stream *s) {
+    if (g_spare.size() >= kMaxSpare) {
+        delete s;
+        return;
+    }
+    g_spare.push_back(s);
+}
+
+void stream_exit_worker() {
+    for (Stream *s : g_spare) delete s;
+    g_spare.clear();
+}
 
 int handler(pt_request *r, void *loc_conf) {
     auto *c = static_cast<const FcgiConf *>(loc_conf);
     if (!c || !c->upstream) return 500;
-    auto *s = new Stream(size_t(c->buffer_size));
+    auto *s = stream_new(size_t(c->buffer_size));
     s->r = r;
     s->conf = c;
     H->cleanup_add(r, cleanup, s);
