@@ -5,7 +5,7 @@
 #
 # The refused modules are built from t/modules/*.c by `make` (Makefile block
 # "test modules (core tests)"): bad_abi.so claims ABI 2.0, bad_signature.so
-# ABI 1.0 with another layout signature, no_entry.so has no pt_module_entry.
+# ABI 1.1 with another layout signature, no_entry.so has no pt_module_entry.
 use strict;
 use warnings;
 use Test::More;
@@ -34,12 +34,12 @@ sub conf_with_module {
     return $n + 1;
 }
 
-my $ours = qr/this portico provides ABI 1\.0 \("portico-abi:1:lp64:c99"\)/;
+my $ours = qr/this portico provides ABI 1\.1 \("portico-abi:1:lp64:c99"\)/;
 my @refused = (
     [ 'ABI major 2.0', "$tmods/bad_abi.so",
       qr/module "\Q$tmods\E\/bad_abi\.so" is not binary compatible: built for ABI 2\.0 \("portico-abi:2:lp64:c99"\), $ours/ ],
     [ 'same numbers, other signature', "$tmods/bad_signature.so",
-      qr/module "\Q$tmods\E\/bad_signature\.so" is not binary compatible: built for ABI 1\.0 \("portico-abi:1:ilp32:c99"\), $ours/ ],
+      qr/module "\Q$tmods\E\/bad_signature\.so" is not binary compatible: built for ABI 1\.1 \("portico-abi:1:ilp32:c99"\), $ours/ ],
     [ 'no entry point', "$tmods/no_entry.so",
       qr/module "\Q$tmods\E\/no_entry\.so" has no pt_module_entry\(\) entry point/ ],
     [ 'missing file', "$tmods/does_not_exist.so",
@@ -160,7 +160,7 @@ $s->stop;
     my ($rc, $out) = Test::Portico::run_bounded(10, $bin, '-V');
     is $rc, 0, '-V exits 0';
     like $out, qr/^portico version: portico\/\S+$/m, '-V: version';
-    like $out, qr/^module ABI: 1\.0 \(portico-abi:1:lp64:c99\)$/m, '-V: ABI version and signature';
+    like $out, qr/^module ABI: 1\.1 \(portico-abi:1:lp64:c99\)$/m, '-V: ABI version and signature';
     like $out, qr/^modules:.* static\b/m, '-V: static among the project modules';
     like $out, qr/^modules for load_module:.* example\b/m, '-V: example listed for load_module';
 }

@@ -6,6 +6,7 @@
 #include "log/error_log.h"
 #include "process/worker.h"
 
+#include <array>
 #include <span>
 #include <strings.h>
 
@@ -14,6 +15,8 @@ namespace {
 
 struct InputStorage {
     std::string server_port, remote_port, content_length, realpath_root;
+    // the usual handful of headers without an allocation; more in `headers`
+    std::array<cgi::HeaderView, 24> few;
     std::vector<cgi::HeaderView> headers;
 };
 
@@ -49,9 +52,15 @@ void fill_input(Request *r, const CgiConf *c, cgi::CgiInput &in, InputStorage &s
     if (r->head.content_length >= 0) st.content_length = std::to_string(r->head.content_length);
     else if (r->head.chunked && r->body && !r->chunked) st.content_length = std::to_string(r->body_received);
     in.content_length = st.content_length;
-    st.headers.clear();
-    for (const auto &hd : r->head.headers) st.headers.push_back({hd.name, hd.value});
-    in.headers = st.headers;
+    const auto &hs = r->head.headers;
+    if (hs.size() <= st.few.size()) {
+        for (size_t i = 0; i < hs.size(); i++) st.few[i] = {hs[i].name, hs[i].value};
+        in.headers = std::span<const cgi::HeaderView>(st.few.data(), hs.size());
+    } else {
+        st.headers.clear();
+        for (const auto &hd : hs) st.headers.push_back({hd.name, hd.value});
+        in.headers = st.headers;
+    }
     in.split = r->split;
 }
 

@@ -103,11 +103,14 @@ void put_params(const CgiInput &in, const EnvConfig &conf, Variables vars, EnvSi
     if (conf.params == nullptr) return;
     for (const Param &p : conf.params->params()) {
         scratch.clear();
-        for (const config::Segment &seg : p.value.segments) {
-            if (seg.is_var)
-                append_variable(in, seg, vars, scratch);
+        const auto &segs = p.value.segments;
+        for (std::size_t i = 0; i < segs.size(); ++i) {
+            if (i < p.builtin.size() && p.builtin[i] >= 0)
+                append_builtin(in, p.builtin[i], scratch);
+            else if (segs[i].is_var)
+                append_variable(in, segs[i], vars, scratch);
             else
-                scratch += seg.text;
+                scratch += segs[i].text;
         }
         if (p.if_not_empty && scratch.empty()) continue;
         sink.put(p.name, scratch);
@@ -142,14 +145,21 @@ void put_headers(const CgiInput &in, const EnvConfig &conf, EnvSink &sink, std::
 
 } // namespace
 
+int builtin_index(std::string_view name) {
+    for (std::size_t i = 0; i < builtins.size(); ++i)
+        if (ascii::iequals(builtins[i].name, name)) return int(i);
+    return -1;
+}
+
+void append_builtin(const CgiInput &in, int index, std::string &out) {
+    builtins[std::size_t(index)].get(in, out);
+}
+
 bool cgi_variable(const CgiInput &in, std::string_view name, std::string &out) {
-    for (const Builtin &b : builtins) {
-        if (ascii::iequals(b.name, name)) {
-            b.get(in, out);
-            return true;
-        }
-    }
-    return false;
+    int i = builtin_index(name);
+    if (i < 0) return false;
+    append_builtin(in, i, out);
+    return true;
 }
 
 std::optional<Refusal> ensure_split(CgiInput &in, const SplitPathInfo *split) {

@@ -63,6 +63,10 @@ std::optional<Refusal> build_env(const CgiInput &in, const EnvConfig &conf, Vari
 // remote_addr remote_port server_addr server_port server_name remote_user
 // host request_port is_request_port. false for any other name.
 bool cgi_variable(const CgiInput &in, std::string_view name, std::string &out);
+// The same lookup split in two, for values compiled once: the index of the
+// builder's variable `name` (-1: not one of them), and its value.
+int builtin_index(std::string_view name);
+void append_builtin(const CgiInput &in, int index, std::string &out);
 
 // The named computations behind cgi_variable, for the lead to register as
 // variables. Views point into `in`.

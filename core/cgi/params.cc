@@ -1,6 +1,7 @@
 #include "cgi/params.h"
 
 #include "base/ascii.h"
+#include "cgi/env_builder.h"
 #include "cgi/header_policy.h"
 
 namespace portico::cgi {
@@ -23,11 +24,14 @@ bool ParamList::add(std::string_view name, std::string_view value, bool if_not_e
         err = "invalid parameter name \"" + std::string(name) + "\"";
         return false;
     }
-    Param param{std::string(name), {}, if_not_empty};
+    Param param{std::string(name), {}, if_not_empty, {}};
     if (const char *bad = config::compile_complex_value(value, param.value)) {
         err = bad;
         return false;
     }
+    for (const config::Segment &seg : param.value.segments)
+        param.builtin.push_back(seg.is_var && seg.capture < 0 ? builtin_index(seg.text) : -1);
+    if (param.name.size() > 5 && ascii::istarts_with(param.name, "HTTP_")) http_params_ = true;
     params_.push_back(std::move(param));
     return true;
 }
@@ -39,6 +43,7 @@ bool ParamList::sets(std::string_view name) const {
 }
 
 bool ParamList::overrides_header(std::string_view header_name) const {
+    if (!http_params_) return false; // asked per header per request: the usual answer is quick
     for (const Param &p : params_) {
         std::string_view name = p.name;
         if (name.size() > 5 && ascii::istarts_with(name, "HTTP_") &&

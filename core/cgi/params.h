@@ -15,6 +15,9 @@ struct Param {
     std::string name;
     config::ComplexValue value; // compiled once, nginx script syntax
     bool if_not_empty = false;
+    // per segment: the CGI builder's own variable it names (builtin_index),
+    // -1 for literals and every other variable; found once at load
+    std::vector<int> builtin;
 };
 
 class ParamList {
@@ -35,6 +38,7 @@ class ParamList {
 
   private:
     std::vector<Param> params_;
+    bool http_params_ = false; // some name starts with HTTP_
 };
 
 // nginx's rule: a level inherits its parent's list if and only if it defines

@@ -11,6 +11,7 @@
 #include "module/host_gateway.h"
 #include "module/loader.h"
 #include "process/worker.h"
+#include "upstream/upstream.h"
 
 #include <cstdarg>
 #include <cstring>
@@ -261,6 +262,8 @@ const pt_host kHost = {
     hostfn::conf_add_body_filter, hostfn::body_next, hostfn::resp_status,
     hostfn::resp_content_length, hostfn::resp_header_del,
     h_tunnel, h_conf_location_kind, hostfn::body_filter_want,
+    portico::upstream_io_start, portico::upstream_io_write, portico::upstream_io_unsent,
+    portico::upstream_io_input,
 };
 } // namespace
 

@@ -24,8 +24,7 @@ bool usable(const UpstreamServer &s, int64_t now) {
 
 UpstreamServer *take(Upstream &u, PickState &st, size_t i, int64_t now) {
     UpstreamServer &s = u.servers[i];
-    if (st.tried.size() < u.servers.size()) st.tried.resize(u.servers.size());
-    st.tried[i] = true;
+    st.mark_tried(i);
     // after fail_timeout a failed server gets one request as a probe; this
     // opens a new window, and success inside it clears the failures (report)
     if (now - s.checked_ms > s.fail_timeout_ms) s.checked_ms = now;
@@ -34,7 +33,7 @@ UpstreamServer *take(Upstream &u, PickState &st, size_t i, int64_t now) {
 
 namespace {
 bool was_tried(const PickState &st, size_t i) {
-    return i < st.tried.size() && st.tried[i];
+    return st.tried(i);
 }
 
 // One pass of smooth WRR (Nginx's 2012 algorithm): every usable server gains

@@ -22,7 +22,21 @@ struct UpstreamServer;
 // tried are not picked again; the hash methods carry their progress so a
 // retry continues the same probe sequence instead of restarting it.
 struct PickState {
-    std::vector<bool> tried; // by index into Upstream::servers
+    // servers tried, by index into Upstream::servers: the first 64 in a
+    // word (no allocation per request), any further ones in `more`
+    uint64_t tried_low = 0;
+    std::vector<bool> more;
+    bool tried(size_t i) const {
+        return i < 64 ? (tried_low >> i) & 1 : i - 64 < more.size() && more[i - 64];
+    }
+    void mark_tried(size_t i) {
+        if (i < 64) {
+            tried_low |= uint64_t(1) << i;
+            return;
+        }
+        if (more.size() <= i - 64) more.resize(i - 63);
+        more[i - 64] = true;
+    }
     std::string key;         // hash: the evaluated key; ip_hash: address bytes
     uint32_t hash = 0;       // ip_hash: running hash; hash: sum; consistent: ring position
     unsigned tries = 0;      // hash probes that missed (fallback after 20)

@@ -33,7 +33,7 @@ constexpr std::array<uint32_t, 256> make_crc_table() {
 constexpr auto kCrcTable = make_crc_table();
 
 bool was_tried(const PickState &st, size_t i) {
-    return i < st.tried.size() && st.tried[i];
+    return st.tried(i);
 }
 
 int total_primary_weight(const Upstream &u, size_t &primaries) {

@@ -12,7 +12,7 @@ namespace {
 
 bool candidate(const Upstream &u, const PickState &st, size_t i, bool backup, int64_t now) {
     const UpstreamServer &s = u.servers[i];
-    return s.backup == backup && !(i < st.tried.size() && st.tried[i]) && usable(s, now);
+    return s.backup == backup && !st.tried(i) && usable(s, now);
 }
 
 UpstreamServer *least_conn(Upstream &u, PickState &st, bool backup, int64_t now) {

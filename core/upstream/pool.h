@@ -3,6 +3,7 @@
 // connection object the gateways hold (opaque to them: pt_upstream_conn).
 #include "upstream/upstream.h"
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 
 struct pt_upstream_conn {
@@ -10,8 +11,9 @@ struct pt_upstream_conn {
     portico::UpstreamServer *server = nullptr;
     int fd = -1;
     bool reused = false;
+    bool pooled = false;
     int64_t requests = 0;
-    event *ev = nullptr; // connect wait, or the idle watch while pooled
+    event *ev = nullptr; // the connect wait
     pt_connect_fn cb = nullptr;
     void *data = nullptr;
     pt_request *r = nullptr;
@@ -24,6 +26,17 @@ struct pt_upstream_conn {
     // first (client gone), then the connection is dropped, never delivered
     struct ConnectWait *wait = nullptr;
     bool cancelled = false;
+    event *deliver = nullptr; // runs cb in the next pass of the loop (conn_io.cc)
+    int deliver_status = 0;
+    // host-driven I/O (conn_io.cc): `rev` is the one read watch for the
+    // connection's life, in use or pooled (then it is the idle watch)
+    event *rev = nullptr;
+    event *wev = nullptr; // only while output waits for a full socket
+    bool rev_paused = false;
+    evbuffer *in = nullptr, *out = nullptr;
+    const pt_upstream_io *io = nullptr;
+    void *io_data = nullptr;
+    int64_t read_timeout_ms = 60000, send_timeout_ms = 60000;
 };
 
 struct ConnectWait {
@@ -31,12 +44,14 @@ struct ConnectWait {
 };
 
 namespace portico {
-struct IdleConn {
-    pt_upstream_conn *c;
-    int64_t since_ms;
-};
+// conn_io.cc
+void io_watch_idle(pt_upstream_conn *c, event_base *base, int64_t idle_ms);
+void io_stop(pt_upstream_conn *c);       // the module takes the raw fd
+void io_free(pt_upstream_conn *c);       // with the connection
+bool io_clean(const pt_upstream_conn *c); // nothing unread, nothing unsent
 
-void conn_free(pt_upstream_conn *c); // closes the socket and its event, frees c
+void conn_free(pt_upstream_conn *c); // closes the socket and its events, frees c
+void pool_evict(pt_upstream_conn *c); // an idle one: the backend spoke or it timed out
 
 // The most recently used idle connection to s, or nullptr. Balancing picks
 // the server first, then the cache is asked for it (nginx's keepalive

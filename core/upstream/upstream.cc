@@ -226,7 +226,6 @@ void cancel_wait(void *arg) {
         }
         // else a delivery is queued: it frees c when it runs
     }
-    delete w;
 }
 
 // ", client: ..., request: ..." for upstream error lines (nginx's context)
@@ -241,39 +240,33 @@ std::string request_context(const pt_upstream_conn *c) {
     return s;
 }
 
+void on_deliver(evutil_socket_t, short, void *arg) {
+    auto *c = static_cast<pt_upstream_conn *>(arg);
+    int status = c->deliver_status;
+    clock::update();
+    if (c->cancelled) {
+        if (!status && c->server) c->server->active--;
+        conn_free(c);
+        return;
+    }
+    detach_wait(c);
+    auto cb = c->cb;
+    void *data = c->data;
+    if (status) {
+        conn_free(c);
+        cb(data, nullptr, status);
+    } else {
+        cb(data, c, 0);
+    }
+}
+
 void deliver_later(pt_upstream_conn *c, int status) {
     // callbacks never run inside upstream_connect(): the caller has not yet
-    // returned PT_AGAIN
-    struct Later {
-        pt_upstream_conn *c;
-        int status;
-    };
-    auto *l = new Later{c, status};
-    timeval zero{0, 0};
-    event_base_once(
-        current_worker()->base, -1, EV_TIMEOUT,
-        [](evutil_socket_t, short, void *arg) {
-            auto *l = static_cast<Later *>(arg);
-            pt_upstream_conn *c = l->c;
-            int status = l->status;
-            delete l;
-            clock::update();
-            if (c->cancelled) {
-                if (!status && c->server) c->server->active--;
-                conn_free(c);
-                return;
-            }
-            detach_wait(c);
-            auto cb = c->cb;
-            void *data = c->data;
-            if (status) {
-                conn_free(c);
-                cb(data, nullptr, status);
-            } else {
-                cb(data, c, 0);
-            }
-        },
-        l, &zero);
+    // returned PT_AGAIN. An active event runs in this same pass of the loop
+    // (no extra epoll_wait), and it is the connection's own: no allocation.
+    c->deliver_status = status;
+    if (!c->deliver) c->deliver = event_new(current_worker()->base, -1, 0, on_deliver, c);
+    event_active(c->deliver, EV_TIMEOUT, 1);
 }
 
 void count_failure(pt_upstream_conn *c, UpstreamServer *s) {
@@ -303,7 +296,13 @@ bool start_connect(pt_upstream_conn *c, UpstreamServer *s) {
     s->active++;
     c->fd = fd;
     int rc = connect(fd, reinterpret_cast<sockaddr *>(&s->addr), s->addrlen);
-    if (rc == 0 || errno == EINPROGRESS || errno == EAGAIN) {
+    if (rc == 0) {
+        // connected at once (a unix socket with room in its backlog): the
+        // request goes out in this pass of the loop, no writability wait
+        deliver_later(c, 0);
+        return true;
+    }
+    if (errno == EINPROGRESS || errno == EAGAIN) {
         c->ev = event_new(current_worker()->base, fd, EV_WRITE, on_connect, c);
         timeval tv{time_t(c->timeout_ms / 1000), suseconds_t((c->timeout_ms % 1000) * 1000)};
         event_add(c->ev, &tv);
@@ -422,60 +421,60 @@ bool upstream_finish(Cycle &c, std::string &err) {
 }
 
 static void watch(pt_request *r, pt_upstream_conn *c) {
-    auto *w = new ConnectWait{c};
+    // in the request's arena: it lives exactly as long as the request
+    auto *w = new (r->arena.allocate(sizeof(ConnectWait), alignof(ConnectWait))) ConnectWait{c};
     c->wait = w;
     r->cleanups.emplace_back(cancel_wait, w);
 }
 
 int upstream_connect(pt_request *r, Upstream *u, int64_t timeout_ms, pt_connect_fn cb, void *data) {
-    auto *c = new pt_upstream_conn;
-    c->u = u;
+    PickState pick;
+    switch (u->method) {
+    case BalanceMethod::IpHash:
+        pick.key = ip_hash_key(client_sockaddr(r));
+        break;
+    case BalanceMethod::Hash:
+    case BalanceMethod::ConsistentHash:
+        // an empty key (or one that failed to evaluate) balances round-robin, as nginx
+        if (!eval(r, u->hash_key, pick.key)) pick.key.clear();
+        break;
+    default:
+        break;
+    }
+    UpstreamServer *s = u->balancer->pick(*u, pick, clock::now_ms());
+    pt_upstream_conn *c = s && u->keepalive ? pool_take(*u, *s) : nullptr;
+    bool idle = c != nullptr;
+    if (idle) {
+        c->reused = true;
+        c->tries = 1;
+        s->active++;
+    } else {
+        c = new pt_upstream_conn;
+        c->u = u;
+    }
     c->cb = cb;
     c->data = data;
     c->r = r;
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : 60000;
     c->conn_id = r->c->id;
-    switch (u->method) {
-    case BalanceMethod::IpHash:
-        c->pick.key = ip_hash_key(client_sockaddr(r));
-        break;
-    case BalanceMethod::Hash:
-    case BalanceMethod::ConsistentHash:
-        // an empty key (or one that failed to evaluate) balances round-robin, as nginx
-        if (!eval(r, u->hash_key, c->pick.key)) c->pick.key.clear();
-        break;
-    default:
-        break;
+    c->pick = std::move(pick);
+    watch(r, c);
+    if (idle) {
+        deliver_later(c, 0);
+        return PT_OK;
     }
-    UpstreamServer *s = u->balancer->pick(*u, c->pick, clock::now_ms());
     if (!s) {
         PT_LOG(log::Err, c->conn_id, "no live upstreams while connecting to upstream \"%s\"",
                u->name.c_str());
-        watch(r, c);
         deliver_later(c, 502);
         return PT_OK;
     }
-    if (pt_upstream_conn *idle = u->keepalive ? pool_take(*u, *s) : nullptr) {
-        idle->reused = true;
-        idle->cb = cb;
-        idle->data = data;
-        idle->r = r;
-        idle->conn_id = c->conn_id;
-        idle->timeout_ms = c->timeout_ms;
-        idle->pick = std::move(c->pick);
-        idle->tries = 1;
-        delete c;
-        s->active++;
-        watch(r, idle);
-        deliver_later(idle, 0);
-        return PT_OK;
-    }
-    watch(r, c);
     if (!start_connect(c, s)) connect_next(c);
     return PT_OK;
 }
 
 int upstream_conn_fd(pt_upstream_conn *c) {
+    io_stop(c); // the caller does its own I/O on it
     return c->fd;
 }
 int upstream_conn_reused(pt_upstream_conn *c) {
@@ -495,7 +494,7 @@ void upstream_release(pt_upstream_conn *c, int keep, int failed) {
                s->name.c_str());
     c->requests++;
     Worker *w = current_worker();
-    if (!keep || !u->keepalive || c->requests >= u->keepalive_requests || !w || w->draining) {
+    if (!keep || !io_clean(c) || !u->keepalive || c->requests >= u->keepalive_requests || !w || w->draining) {
         conn_free(c);
         return;
     }

@@ -39,7 +39,11 @@ struct UpstreamServer {
     int idle = 0;            // connections of this server in the keep-alive pool
 };
 
-struct IdleConn;
+// a connection in the keep-alive pool
+struct IdleConn {
+    pt_upstream_conn *c;
+    int64_t since_ms;
+};
 
 // `keepalive N` keeps nginx's meaning: at most N idle connections per worker
 // for the group (LRU). A PHP-FPM child is held by a kept-alive FastCGI
@@ -64,7 +68,7 @@ struct Upstream {
     bool method_set = false;
     config::ComplexValue hash_key; // `hash key [consistent]`, evaluated per request
     std::unique_ptr<Balancer> balancer;
-    std::deque<IdleConn *> idle; // most recently used at the back
+    std::deque<IdleConn> idle; // most recently used at the back
     Upstream();
     ~Upstream();
 };
@@ -79,4 +83,10 @@ int upstream_conn_fd(pt_upstream_conn *c);
 int upstream_conn_reused(pt_upstream_conn *c);
 pt_str upstream_conn_name(pt_upstream_conn *c);
 void upstream_release(pt_upstream_conn *c, int keep, int failed);
+// host-driven I/O (conn_io.cc), pt_host's upstream_io_*
+void upstream_io_start(pt_upstream_conn *c, const pt_upstream_io *io, void *data,
+                       int64_t read_timeout_ms, int64_t send_timeout_ms);
+void upstream_io_write(pt_upstream_conn *c, const void *data, size_t len);
+size_t upstream_io_unsent(pt_upstream_conn *c);
+void *upstream_io_input(pt_upstream_conn *c);
 } // namespace portico

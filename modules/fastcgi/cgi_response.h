@@ -73,6 +73,7 @@ class CgiHeadParser {
 
     HeadResult feed(std::string_view bytes);
     const CgiResponseHead &head() const { return head_; }
+    std::size_t max_head_size() const { return max_head_size_; }
     void reset();
 
   private:

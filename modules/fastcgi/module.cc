@@ -157,7 +157,10 @@ const pt_directive kDirectives[] = {
 };
 
 // the shared connections and what each backend said live per worker
-void exit_worker(const pt_host *) { mux_exit_worker(); }
+void exit_worker(const pt_host *) {
+    mux_exit_worker();
+    stream_exit_worker();
+}
 
 const pt_module kModule = {
     PT_ABI_MAJOR, PT_ABI_MINOR, PT_ABI_SIGNATURE, "fastcgi", "0.1.0", kDirectives,

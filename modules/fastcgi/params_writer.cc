@@ -7,7 +7,7 @@ namespace portico::fastcgi {
 namespace {
 
 // §3.4: the 4-byte form is used from 128 on, big-endian, high bit set.
-std::size_t encode_length(std::size_t length, char (&bytes)[4]) {
+std::size_t encode_length(std::size_t length, char *bytes) {
     if (length < 128) {
         bytes[0] = static_cast<char>(length);
         return 1;
@@ -90,6 +90,17 @@ void ParamsWriter::put(std::string_view name, std::string_view value) {
     if (record_open_) {
         std::size_t used = out_.size() - record_start_ - FCGI_HEADER_LEN;
         if (size <= kMaxRecordContent && used + size > kMaxRecordContent) close_record();
+    }
+    if (size < kMaxRecordContent) {
+        // the common case: the pair fits the open (or a new) record whole
+        if (!record_open_) open_record();
+        char lengths[8];
+        std::size_t n = encode_length(name.size(), lengths);
+        n += encode_length(value.size(), lengths + n);
+        out_.append(lengths, n).append(name).append(value);
+        if (out_.size() - record_start_ - FCGI_HEADER_LEN == kMaxRecordContent) close_record();
+        ++pairs_;
+        return;
     }
     write_length(name.size());
     write_length(value.size());

@@ -5,10 +5,10 @@
 #include "record.h"
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include <cstring>
+#include <new>
 #include <string>
 #include <strings.h>
 #include <vector>
@@ -30,10 +30,6 @@ bool ieq(std::string_view a, std::string_view b) {
 
 void shutdown_backend(Stream *s, bool keep, bool failed) {
     mux_detach(s); // a no-op unless the stream is (or waits to be) multiplexed
-    if (s->bev) {
-        bufferevent_free(s->bev);
-        s->bev = nullptr;
-    }
     if (s->uc) {
         H->upstream_release(s->uc, keep, failed);
         s->uc = nullptr;
@@ -217,9 +213,9 @@ bool on_record(Stream *s, const Record &rec) {
     }
 }
 
-void on_read(bufferevent *bev, void *arg) {
+void on_read(void *arg, void *input) {
     auto *s = static_cast<Stream *>(arg);
-    evbuffer *in = bufferevent_get_input(bev);
+    auto *in = static_cast<evbuffer *>(input);
     while (!s->done && evbuffer_get_length(in) > 0) {
         s->got_bytes = true;
         evbuffer_iovec vec;
@@ -236,10 +232,17 @@ void on_read(bufferevent *bev, void *arg) {
             if (res.consumed == 0) return;
             continue;
         }
-        // the record's views point into `in`: handle it before draining
         Record rec = res.record;
         size_t consumed = res.consumed;
         s->unread_after_record = evbuffer_get_length(in) - consumed;
+        if (rec.kind() == RecordType::EndRequest) {
+            // decoded already (rec.end_request), and the input belongs to the
+            // connection, which goes back to the pool only empty
+            evbuffer_drain(in, consumed);
+            on_record(s, rec);
+            return;
+        }
+        // the record's views point into `in`: handle it before draining
         bool go_on = on_record(s, rec);
         if (!go_on) return; // finalized; s may be freed
         evbuffer_drain(in, consumed);
@@ -248,11 +251,11 @@ void on_read(bufferevent *bev, void *arg) {
 
 void start_exchange(Stream *s);
 
-void on_event(bufferevent *, short what, void *arg) {
+void on_event(void *arg, int what) {
     auto *s = static_cast<Stream *>(arg);
     if (s->done) return;
-    if (what & BEV_EVENT_TIMEOUT) {
-        fail(s, 504, (what & BEV_EVENT_READING)
+    if (what & (PT_IO_READ_TIMEOUT | PT_IO_WRITE_TIMEOUT)) {
+        fail(s, 504, (what & PT_IO_READ_TIMEOUT)
                          ? "upstream timed out (110: Connection timed out) while reading response "
                            "header from upstream"
                          : "upstream timed out (110: Connection timed out) while sending request "
@@ -273,7 +276,7 @@ void on_event(bufferevent *, short what, void *arg) {
     if (s->head_done) {
         // the head is out: only the cause can still be told (a reset or a
         // plain close), in the log
-        if (what & BEV_EVENT_ERROR)
+        if (what & PT_IO_ERROR)
             H->log(PT_LOG_ERR, s->r, "upstream reset the connection (%s) while reading FastCGI stdout",
                    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
         else
@@ -282,7 +285,7 @@ void on_event(bufferevent *, short what, void *arg) {
         H->finalize(s->r, PT_ERROR); // the client sees a truncated response, never a wrong one
         return;
     }
-    fail(s, 502, (what & BEV_EVENT_ERROR) ? "upstream connection error (app reset the connection) "
+    fail(s, 502, (what & PT_IO_ERROR) ? "upstream connection error (app reset the connection) "
                                             "before END_REQUEST"
                                           : "app closed the connection before END_REQUEST",
          true);
@@ -297,21 +300,13 @@ void on_connected(void *data, pt_upstream_conn *uc, int status) {
     }
     s->uc = uc;
     s->done = false;
-    pt_request *r = s->r;
     const FcgiConf *c = s->conf;
-    auto *base = static_cast<event_base *>(H->event_base(r));
-    s->bev = bufferevent_socket_new(base, H->upstream_fd(uc), 0);
-    bufferevent_setcb(s->bev, on_read, nullptr, on_event, s);
-
-    // the request was encoded before connecting (build_request); a retry
-    // sends the same bytes, so they stay ours until the stream ends
-    evbuffer_add_reference(bufferevent_get_output(s->bev), s->out.data(), s->out.size(), nullptr,
-                           nullptr);
-    timeval rt{time_t(c->read_timeout / 1000), suseconds_t((c->read_timeout % 1000) * 1000)};
-    timeval wt{time_t(c->send_timeout / 1000), suseconds_t((c->send_timeout % 1000) * 1000)};
-    bufferevent_set_timeouts(s->bev, &rt, &wt);
-    // full duplex: STDOUT is read while STDIN is still being written
-    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    static const pt_upstream_io io = {on_read, on_event};
+    // full duplex: STDOUT is read while STDIN is still being written. The
+    // request was encoded before connecting (build_request); a retry sends
+    // the same bytes, so they stay ours until the stream ends.
+    H->upstream_io_start(uc, &io, s, c->read_timeout, c->send_timeout);
+    H->upstream_io_write(uc, s->out.data(), s->out.size());
 }
 
 // BEGIN_REQUEST + PARAMS + STDIN, encoded before any connection is made: a
@@ -321,6 +316,7 @@ int build_request(Stream *s) {
     pt_request *r = s->r;
     const FcgiConf *c = s->conf;
     s->out.clear();
+    s->out.reserve(1024); // a typical request's records in one allocation
     append_begin_request(s->out, kRequestId, Role::Responder, c->keep_conn == 1);
     ParamsWriter pw(s->out, kRequestId);
     if (int rc = H->cgi_build(r, c->cgi, put_env, &pw)) return rc;
@@ -351,6 +347,9 @@ void start_exchange(Stream *s) {
     }
 }
 
+constexpr size_t kMaxSpare = 64;
+std::vector<Stream *> g_spare; // per worker (one thread)
+
 void cleanup(void *arg) {
     auto *s = static_cast<Stream *>(arg);
     // the client went away or the request ended: the backend connection is
@@ -359,14 +358,43 @@ void cleanup(void *arg) {
     // A connect still pending for this request is cancelled by the upstream
     // layer (its own cleanup): no callback reaches s after this.
     shutdown_backend(s, false, false);
-    delete s;
+    stream_delete(s);
 }
 } // namespace
+
+Stream *stream_new(size_t head_limit) {
+    while (!g_spare.empty()) {
+        Stream *old = g_spare.back();
+        g_spare.pop_back();
+        if (old->head.max_head_size() != head_limit) {
+            delete old;
+            continue;
+        }
+        CgiHeadParser head = std::move(old->head);
+        std::string out = std::move(old->out);
+        old->~Stream();
+        return new (old) Stream(std::move(head), std::move(out));
+    }
+    return new Stream(head_limit);
+}
+
+void stream_delete(Stream *s) {
+    if (g_spare.size() >= kMaxSpare) {
+        delete s;
+        return;
+    }
+    g_spare.push_back(s);
+}
+
+void stream_exit_worker() {
+    for (Stream *s : g_spare) delete s;
+    g_spare.clear();
+}
 
 int handler(pt_request *r, void *loc_conf) {
     auto *c = static_cast<const FcgiConf *>(loc_conf);
     if (!c || !c->upstream) return 500;
-    auto *s = new Stream(size_t(c->buffer_size));
+    auto *s = stream_new(size_t(c->buffer_size));
     s->r = r;
     s->conf = c;
     H->cleanup_add(r, cleanup, s);

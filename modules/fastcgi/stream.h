@@ -13,7 +13,6 @@
 #include <cstdint>
 #include <string>
 
-struct bufferevent;
 struct event;
 
 namespace portico::fastcgi {
@@ -51,7 +50,6 @@ struct Stream {
     const FcgiConf *conf = nullptr;
     // a connection of its own ...
     pt_upstream_conn *uc = nullptr;
-    bufferevent *bev = nullptr;
     RecordReader reader;
     // ... or a request id on a shared one
     MuxConn *mux = nullptr;
@@ -70,7 +68,18 @@ struct Stream {
     std::string out;                // the encoded request
 
     explicit Stream(size_t head_limit) : head(head_limit) {}
+    // a recycled stream's buffers, emptied (stream_new)
+    Stream(CgiHeadParser &&h, std::string &&o) : head(std::move(h)), out(std::move(o)) {
+        head.reset();
+        out.clear();
+    }
 };
+
+// Streams are recycled per worker: the head parser's buffer and the encoded
+// request keep their capacity, so a request allocates none of them.
+Stream *stream_new(size_t head_limit);
+void stream_delete(Stream *s);
+void stream_exit_worker();
 
 // ---- stream.cc, for the multiplexer ----
 // Handles one record of this stream; false when the stream left the

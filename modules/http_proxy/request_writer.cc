@@ -40,8 +40,6 @@ int build_request(pt_request *r, const ProxyConf *c, const PassTarget *dynamic, 
         method = sv(mv);
     }
     pt_str location{}, changed{};
-    bool have_location = H->variable(r, PT_STR("portico_location"), &location) == 1;
-    H->variable(r, PT_STR("portico_uri_changed"), &changed);
     std::string uri;
     if (dynamic && dynamic->has_uri) {
         // nginx: with variables, a URI part is sent as evaluated, replacing
@@ -54,6 +52,9 @@ int build_request(pt_request *r, const ProxyConf *c, const PassTarget *dynamic, 
         uri = dynamic->uri;
     } else {
         bool has_uri = !dynamic && c->has_uri;
+        // variables looked up by name: only the ones this proxy_pass needs
+        bool have_location = has_uri && H->variable(r, PT_STR("portico_location"), &location) == 1;
+        H->variable(r, PT_STR("portico_uri_changed"), &changed);
         if (has_uri && !have_location) {
             // nginx refuses this at configuration time; the ABI does not tell a
             // module its location, so it is refused here (logged once per request)
@@ -67,6 +68,7 @@ int build_request(pt_request *r, const ProxyConf *c, const PassTarget *dynamic, 
                            changed.len > 0);
     }
     out.clear();
+    out.reserve(512); // a typical request head in one allocation
     out.append(method);
     out += ' ';
     out += uri;

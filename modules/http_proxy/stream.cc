@@ -108,6 +108,15 @@ void shutdown_backend(Stream *s, bool keep, bool failed) {
     }
 }
 
+// The upstream's bytes: a bufferevent of ours (TLS, or a direct
+// connection), else the host's I/O on a pooled plain connection.
+evbuffer *input(Stream *s) {
+    return s->bev ? bufferevent_get_input(s->bev) : static_cast<evbuffer *>(H->upstream_io_input(s->uc));
+}
+size_t unsent(Stream *s) {
+    return s->bev ? evbuffer_get_length(bufferevent_get_output(s->bev)) : H->upstream_io_unsent(s->uc);
+}
+
 // The host's log appends the client, request line and host to every line
 // about a request: only the upstream is added here.
 void log_error(Stream *s, const char *reason) {
@@ -129,8 +138,8 @@ void fail(Stream *s, int status, const char *reason, bool counted = false) {
 
 // The response is complete. s is gone afterwards.
 void complete(Stream *s) {
-    size_t left_in = evbuffer_get_length(bufferevent_get_input(s->bev));
-    size_t left_out = evbuffer_get_length(bufferevent_get_output(s->bev));
+    size_t left_in = evbuffer_get_length(input(s));
+    size_t left_out = unsent(s);
     bool keep = s->upstream_keep_alive && s->mode != BodyMode::Close && left_in == 0 && left_out == 0;
     if (left_in)
         log_error(s, "upstream sent more data than specified, the connection is discarded");
@@ -176,7 +185,7 @@ bool switch_protocols(Stream *s, evbuffer *in, const pt_http_response &resp) {
     evbuffer_remove(in, pending.data(), pending.size());
     pt_upstream_conn *uc = s->uc;
     s->uc = nullptr; // the host owns it now
-    bufferevent_free(s->bev);
+    if (s->bev) bufferevent_free(s->bev);
     s->bev = nullptr;
     if (H->tunnel(r, uc, pt_str{pending.data(), pending.size()}, s->conf->read_timeout) != PT_OK) {
         H->upstream_release(uc, 0, 0);
@@ -320,13 +329,19 @@ bool on_body(Stream *s, evbuffer *in) {
     return true;
 }
 
-void on_read(bufferevent *bev, void *arg) {
-    auto *s = static_cast<Stream *>(arg);
-    evbuffer *in = bufferevent_get_input(bev);
+void on_input(Stream *s, evbuffer *in) {
     if (evbuffer_get_length(in) == 0) return;
     s->got_bytes = true;
     if (s->phase == Phase::Head && !on_head(s, in)) return;
     if (s->phase == Phase::Body) on_body(s, in);
+}
+
+void on_read(bufferevent *bev, void *arg) {
+    on_input(static_cast<Stream *>(arg), bufferevent_get_input(bev));
+}
+
+void on_io_read(void *arg, void *in) {
+    on_input(static_cast<Stream *>(arg), static_cast<evbuffer *>(in));
 }
 
 timeval ms_to_tv(int64_t ms) { return {time_t(ms / 1000), suseconds_t((ms % 1000) * 1000)}; }
@@ -341,6 +356,53 @@ void handshake_done(Stream *s) {
     }
     timeval rt = ms_to_tv(s->conf->read_timeout), wt = ms_to_tv(s->conf->send_timeout);
     bufferevent_set_timeouts(s->bev, &rt, &wt);
+}
+
+// A timeout, the upstream's close or an error (PT_IO_* bits).
+void on_end(Stream *s, int what) {
+    if (what & PT_IO_READ_TIMEOUT) {
+        fail(s, 504, s->phase == Phase::Head
+                         ? "upstream timed out (110: Connection timed out) while reading response header from upstream"
+                         : "upstream timed out (110: Connection timed out) while reading upstream",
+             true);
+        return;
+    }
+    if (what & PT_IO_WRITE_TIMEOUT) {
+        fail(s, 504, "upstream timed out (110: Connection timed out) while sending request to upstream", true);
+        return;
+    }
+    // EOF or error: whatever arrived before it is handled first
+    evbuffer *in = input(s);
+    if (evbuffer_get_length(in) > 0) {
+        s->got_bytes = true;
+        if (s->phase == Phase::Head && !on_head(s, in)) return;
+        if (s->phase == Phase::Body && !on_body(s, in)) return;
+    }
+    if (s->phase == Phase::Body && s->mode == BodyMode::Close && (what & PT_IO_EOF) &&
+        !(what & PT_IO_ERROR)) {
+        complete(s);
+        return;
+    }
+    if (s->phase == Phase::Head && !s->got_bytes && s->uc && H->upstream_reused(s->uc) &&
+        s->retries < kMaxStaleRetries && idempotent(sv(H->req_field(s->r, PT_F_METHOD)))) {
+        // a pooled connection the upstream had closed: the request never
+        // reached it, so it is sent again on another connection
+        s->retries++;
+        shutdown_backend(s, false, false);
+        if (int rc = start_exchange(s); rc != PT_AGAIN) H->finalize(s->r, rc);
+        return;
+    }
+    if (s->phase == Phase::Head)
+        fail(s, 502, (what & PT_IO_ERROR)
+                         ? "upstream reset the connection while reading response header from upstream"
+                         : "upstream prematurely closed connection while reading response header from upstream",
+             true);
+    else
+        fail(s, 502, "upstream prematurely closed connection while reading upstream", true);
+}
+
+void on_io_event(void *arg, int what) {
+    on_end(static_cast<Stream *>(arg), what);
 }
 
 void on_event(bufferevent *bev, short what, void *arg) {
@@ -362,53 +424,27 @@ void on_event(bufferevent *bev, short what, void *arg) {
         fail(s, 502, why.c_str(), true);
         return;
     }
-    if (what & BEV_EVENT_TIMEOUT) {
-        if (what & BEV_EVENT_READING)
-            fail(s, 504, s->phase == Phase::Head
-                             ? "upstream timed out (110: Connection timed out) while reading response header from upstream"
-                             : "upstream timed out (110: Connection timed out) while reading upstream",
-                 true);
-        else
-            fail(s, 504, "upstream timed out (110: Connection timed out) while sending request to upstream", true);
-        return;
-    }
-    // EOF or error: whatever arrived before it is handled first
-    evbuffer *in = bufferevent_get_input(bev);
-    if (evbuffer_get_length(in) > 0) {
-        s->got_bytes = true;
-        if (s->phase == Phase::Head && !on_head(s, in)) return;
-        if (s->phase == Phase::Body && !on_body(s, in)) return;
-    }
-    if (s->phase == Phase::Body && s->mode == BodyMode::Close && (what & BEV_EVENT_EOF) &&
-        !(what & BEV_EVENT_ERROR)) {
-        complete(s);
-        return;
-    }
-    if (s->phase == Phase::Head && !s->got_bytes && s->uc && H->upstream_reused(s->uc) &&
-        s->retries < kMaxStaleRetries && idempotent(sv(H->req_field(s->r, PT_F_METHOD)))) {
-        // a pooled connection the upstream had closed: the request never
-        // reached it, so it is sent again on another connection
-        s->retries++;
-        shutdown_backend(s, false, false);
-        if (int rc = start_exchange(s); rc != PT_AGAIN) H->finalize(s->r, rc);
-        return;
-    }
-    if (s->phase == Phase::Head)
-        fail(s, 502, (what & BEV_EVENT_ERROR)
-                         ? "upstream reset the connection while reading response header from upstream"
-                         : "upstream prematurely closed connection while reading response header from upstream",
-             true);
-    else
-        fail(s, 502, "upstream prematurely closed connection while reading upstream", true);
+    int io = (what & BEV_EVENT_TIMEOUT)
+                 ? ((what & BEV_EVENT_READING) ? PT_IO_READ_TIMEOUT : PT_IO_WRITE_TIMEOUT)
+                 : ((what & BEV_EVENT_ERROR) ? PT_IO_ERROR : 0) | ((what & BEV_EVENT_EOF) ? PT_IO_EOF : 0);
+    on_end(s, io);
 }
 
 // The connection is ready (either way it was made): TLS or not on top.
-void attach(Stream *s, int fd) {
+void attach(Stream *s) {
     const ProxyConf *c = s->conf;
     auto *base = static_cast<event_base *>(H->event_base(s->r));
     s->phase = Phase::Head;
     s->got_bytes = false;
     s->informational = 0;
+    if (!c->ssl && s->uc) {
+        // full duplex: an early answer (413, 401) is read while the body still goes out
+        static const pt_upstream_io io = {on_io_read, on_io_event};
+        H->upstream_io_start(s->uc, &io, s, c->read_timeout, c->send_timeout);
+        H->upstream_io_write(s->uc, s->out.data(), s->out.size());
+        return;
+    }
+    int fd = s->uc ? H->upstream_fd(s->uc) : s->direct_fd; // I/O of our own from here
     timeval rt = ms_to_tv(c->read_timeout), wt = ms_to_tv(c->send_timeout);
     if (c->ssl) {
         s->session_key = std::to_string(reinterpret_cast<uintptr_t>(c->ssl_ctx)) + '|' + s->peer + '|' +
@@ -460,7 +496,7 @@ void on_connected(void *data, pt_upstream_conn *uc, int status) {
     }
     pt_str name = H->upstream_name(uc);
     s->peer.assign(name.data, name.len);
-    attach(s, H->upstream_fd(uc));
+    attach(s);
 }
 
 void on_direct_connected(evutil_socket_t fd, short what, void *arg) {
@@ -480,7 +516,7 @@ void on_direct_connected(evutil_socket_t fd, short what, void *arg) {
         fail(s, 502, why, true);
         return;
     }
-    attach(s, fd);
+    attach(s);
 }
 
 // An address that came out of variables and is not one of the configured

@@ -22,7 +22,7 @@ extern "C" {
 #endif
 
 #define PT_ABI_MAJOR 1
-#define PT_ABI_MINOR 0
+#define PT_ABI_MINOR 1
 /* Guards against a module built for another layout of these structs
  * (pointer size, struct packing) even when the numbers happen to agree. */
 #define PT_ABI_SIGNATURE "portico-abi:1:lp64:c99"
@@ -131,6 +131,21 @@ typedef int (*pt_var_fn)(pt_request *r, void *loc_conf, pt_str *out);
 /* Called once a backend connection is ready (status 0) or could not be made
  * (status 502/503/504; the host has logged why). */
 typedef void (*pt_connect_fn)(void *data, pt_upstream_conn *c, int status);
+/* Host-driven I/O on a plain upstream connection (ABI 1.1): one read watch
+ * for the connection's whole life, pooled or in use, so a reused keep-alive
+ * connection costs no event-loop registration; writes go out at once (a
+ * write watch only while the socket is full); reads need no FIONREAD.
+ * `in` is the connection's input, a struct evbuffer*: drain what you used.
+ * Either callback may release the connection (upstream_release). */
+typedef struct pt_upstream_io {
+    void (*read)(void *data, void *in);
+    void (*event)(void *data, int what); /* PT_IO_* bits; errno is kept for ERROR */
+} pt_upstream_io;
+#define PT_IO_EOF 1
+#define PT_IO_ERROR 2
+#define PT_IO_READ_TIMEOUT 4
+#define PT_IO_WRITE_TIMEOUT 8
+
 /* Receives one CGI variable; views valid during the call only. */
 typedef void (*pt_env_fn)(void *ctx, pt_str name, pt_str value);
 
@@ -334,6 +349,19 @@ struct pt_host {
      * without any, the body bypasses the filters (and files go out with
      * sendfile). */
     void (*body_filter_want)(pt_request *r);
+
+    /* ---- upstream connection I/O (ABI 1.1; see pt_upstream_io) ----
+     * After upstream_connect's callback: the host reads c for the module
+     * until it is released. Not with upstream_fd: asking for the fd means
+     * the module does its own I/O (TLS, multiplexing, tunnels). */
+    void (*upstream_io_start)(pt_upstream_conn *c, const pt_upstream_io *io, void *data,
+                              int64_t read_timeout_ms, int64_t send_timeout_ms);
+    /* Writes what the socket takes now and queues the rest, which is NOT
+     * copied: data must stay valid until sent or c is released. A write
+     * error is reported through io->event, never from inside this call. */
+    void (*upstream_io_write)(pt_upstream_conn *c, const void *data, size_t len);
+    size_t (*upstream_io_unsent)(pt_upstream_conn *c);
+    void *(*upstream_io_input)(pt_upstream_conn *c); /* struct evbuffer* */
 };
 
 /* The one symbol a module exports. It may keep `host` for later use, but must
