@@ -26,6 +26,57 @@ pt_request::~pt_request() {
     if (body) evbuffer_free(body);
 }
 
+void pt_request::recycle() {
+    // the same order as the destructor: cleanups first, they may look at the rest
+    for (auto &[fn, data] : cleanups) fn(data);
+    cleanups.clear();
+    if (body) evbuffer_free(body);
+    body = nullptr;
+    c = nullptr;
+    cycle = nullptr;
+    srv = nullptr;
+    loc = nullptr;
+    head_buf.clear();
+    {
+        auto headers = std::move(head.headers);
+        headers.clear();
+        head = {};
+        head.headers = std::move(headers);
+    }
+    uri.clear();
+    args.clear();
+    host.clear();
+    filename.clear();
+    document_root.clear();
+    exten.clear();
+    capture_subject.clear();
+    memset(ovector, 0, sizeof ovector);
+    ncaptures = 0;
+    status = error_status = 0;
+    out_headers.clear();
+    content_length = -1;
+    header_sent = chunked_out = finished = false;
+    keep_alive = true;
+    internal = last_written = error_page = false;
+    redirects = 0;
+    body_sent = bytes_sent = 0;
+    body_received = 0;
+    chunked.reset();
+    start_ms = 0;
+    memset(request_id, 0, sizeof request_id);
+    pending = false;
+    ctx.clear();
+    split_uri.clear();
+    split = {};
+    split_status = 0;
+    filter_pos = 0;
+    filters_wanted = false;
+    user_vars.clear();
+    rewrite_return = nullptr;
+    rewrite_break = false;
+    arena.release(); // back to arena_buf (LWG 3120)
+}
+
 namespace portico {
 
 // A plain connection's bufferevent with the connection using it: the output
@@ -56,10 +107,9 @@ std::vector<http::RequestParser *> &spare_parsers() {
     static auto *v = new std::vector<http::RequestParser *>;
     return *v;
 }
-// reused capacity for the next request's head copy (take_head / request_done)
-std::string &spare_head() {
-    static std::string s;
-    return s;
+std::vector<Request *> &spare_requests() {
+    static auto *v = new std::vector<Request *>;
+    return *v;
 }
 // The last Host bytes seen, normalized, and the server they selected: a
 // keep-alive client repeats its Host, and clients of one site share it.
@@ -201,9 +251,9 @@ void refuse(Connection *c, int status, const char *reason, Request *r) {
     // does, at info), and the access log gets a line for it anyway.
     PT_LOG(log::Info, c->id, "client sent invalid request (%s), client: %s, status: %d",
            reason ? reason : "?", c->peer_addr.c_str(), status);
-    std::unique_ptr<Request> owned;
+    RequestPtr owned;
     if (!r) {
-        owned = std::make_unique<Request>();
+        owned = new_request();
         r = owned.get();
         r->c = c;
         r->cycle = c->worker->cycle;
@@ -308,9 +358,32 @@ void make_request_id(Request *r) {
 // takes a copy whose views are rebased into its own buffer.
 static thread_local http::RequestHead t_head;
 
+RequestPtr new_request() {
+    static uint64_t serial = 0;
+    auto &pool = spare_requests();
+    Request *r;
+    if (pool.empty()) {
+        r = new Request;
+    } else {
+        r = pool.back();
+        pool.pop_back();
+    }
+    r->serial = ++serial;
+    return RequestPtr(r);
+}
+
+void RequestRelease::operator()(Request *r) const {
+    auto &pool = spare_requests();
+    if (pool.size() >= kSpareMax) {
+        delete r;
+        return;
+    }
+    r->recycle();
+    pool.push_back(r);
+}
+
 static void take_head(Connection *c, std::string_view buffered) {
-    auto r = std::make_unique<Request>();
-    r->head_buf.swap(spare_head());
+    RequestPtr r = new_request();
     size_t len = t_head.head_len;
     r->head_buf.assign(buffered.data(), len);
     const char *from = buffered.data(), *to = r->head_buf.data();
@@ -693,7 +766,6 @@ void request_done(Request *r) {
     int64_t keepalive_ms = c->worker->draining ? 1000 : *r->loc->keepalive_timeout;
     bool was_async = r->pending;
     bool had_body = r->head.content_length > 0 || r->head.chunked;
-    spare_head().swap(r->head_buf);
     c->req.reset(); // r is gone from here on
     if (!keep) {
         // a body the request did not read may still be arriving: linger
