@@ -79,6 +79,26 @@ void pt_request::recycle() {
 
 namespace portico {
 
+void SockAddr::set(const sockaddr *from) {
+    *this = SockAddr();
+    if (from->sa_family == AF_INET) in = *reinterpret_cast<const sockaddr_in *>(from);
+    else if (from->sa_family == AF_INET6) in6 = *reinterpret_cast<const sockaddr_in6 *>(from);
+    else sa.sa_family = from->sa_family;
+}
+
+SockAddr &SockAddr::operator=(const sockaddr_storage &ss) {
+    set(reinterpret_cast<const sockaddr *>(&ss));
+    return *this;
+}
+
+SockAddr::operator sockaddr_storage() const {
+    sockaddr_storage ss{};
+    if (sa.sa_family == AF_INET) memcpy(&ss, &in, sizeof in);
+    else if (sa.sa_family == AF_INET6) memcpy(&ss, &in6, sizeof in6);
+    else ss.ss_family = sa.sa_family;
+    return ss;
+}
+
 // A plain connection's bufferevent with the connection using it: the output
 // callback's argument, so the bufferevent can move between connections.
 struct PlainBev {
@@ -682,7 +702,7 @@ void connection_accept(Worker *w, ListenGroup *g, int fd, sockaddr *sa, int) {
     c->group = g;
     addr_to_text(sa, c->peer_addr, c->peer_port);
     // the binary address, for allow/deny and ip_hash
-    memcpy(&c->peer, sa, std::min(sizeof c->peer, size_t(sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sa->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_un))));
+    c->peer.set(sa);
     sockaddr_storage local{};
     socklen_t llen = sizeof local;
     if (getsockname(fd, reinterpret_cast<sockaddr *>(&local), &llen) == 0)

@@ -95,16 +95,16 @@ int do_return(Request *r, int code, const std::optional<ComplexValue> &text) {
     return PT_OK;
 }
 
-bool ip_in(const AccessRule &rule, const sockaddr_storage &peer) {
+bool ip_in(const AccessRule &rule, const SockAddr &peer) {
     if (rule.all) return true;
-    if (rule.family != peer.ss_family) return false;
+    if (rule.family != peer.sa.sa_family) return false;
     const uint8_t *a, *b;
     if (rule.family == AF_INET) {
         a = reinterpret_cast<const uint8_t *>(&reinterpret_cast<const sockaddr_in *>(&rule.net)->sin_addr);
-        b = reinterpret_cast<const uint8_t *>(&reinterpret_cast<const sockaddr_in *>(&peer)->sin_addr);
+        b = reinterpret_cast<const uint8_t *>(&peer.in.sin_addr);
     } else if (rule.family == AF_INET6) {
         a = reinterpret_cast<const uint8_t *>(&reinterpret_cast<const sockaddr_in6 *>(&rule.net)->sin6_addr);
-        b = reinterpret_cast<const uint8_t *>(&reinterpret_cast<const sockaddr_in6 *>(&peer)->sin6_addr);
+        b = reinterpret_cast<const uint8_t *>(&peer.in6.sin6_addr);
     } else {
         return rule.family == AF_UNIX;
     }

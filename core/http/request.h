@@ -107,6 +107,19 @@ struct RequestRelease {
 using RequestPtr = std::unique_ptr<Request, RequestRelease>;
 RequestPtr new_request(); // a pooled one when there is one
 
+// An IPv4 or IPv6 address in the room its family needs: sockaddr_storage
+// (128 bytes, mostly unused) was held by every idle connection (issue 8).
+// Converts to and from sockaddr_storage for code that wants one.
+union SockAddr {
+    sockaddr sa;
+    sockaddr_in in;
+    sockaddr_in6 in6;
+    SockAddr() : in6{} {}
+    SockAddr &operator=(const sockaddr_storage &ss);
+    operator sockaddr_storage() const;
+    void set(const sockaddr *from); // AF_INET or AF_INET6; anything else keeps only the family
+};
+
 struct PlainBev; // http_connection.cc: a plain bufferevent that outlives its connection's use
 
 // Kept small: an idle keep-alive connection holds only this, its descriptor
@@ -125,7 +138,7 @@ struct Connection {
     ConnState state = ConnState::ReadingHead;
     std::string peer_addr, local_addr;
     int peer_port = 0, local_port = 0;
-    sockaddr_storage peer{};
+    SockAddr peer;
     std::unique_ptr<http::RequestParser> parser; // only while a head is being read
     RequestPtr req;
     uint64_t requests = 0;
