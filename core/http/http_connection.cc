@@ -233,6 +233,7 @@ void arm_timer(Connection *c, int64_t ms, bool park = false) {
 }
 
 void park(Connection *c);
+void on_idle_read(evutil_socket_t, short what, void *arg);
 
 void on_header_timeout(evutil_socket_t, short, void *arg) {
     auto *c = static_cast<Connection *>(arg);
@@ -363,7 +364,7 @@ void start_request(Connection *c) {
     run_request(r);
 }
 
-void process_input(Connection *c);
+void process_input(Connection *c, std::string_view fresh = {});
 
 } // namespace
 
@@ -483,7 +484,48 @@ void body_complete(Connection *c) {
     continue_request_after_body(r);
 }
 
-void process_input_loop(Connection *c) {
+size_t max_head_of(const Connection *c) {
+    return size_t(*c->group->default_server->large_client_header_buffers_size *
+                  *c->group->default_server->large_client_header_buffers_num);
+}
+
+// Bytes read_woken just read, parsed where they lie when they start a
+// request head (the usual keep-alive case): a whole head never goes through
+// the input evbuffer (a chain allocation, pullup and drain per request).
+// Anything else (a partial head, a refusal, the bytes after the head) goes
+// to the evbuffer and the loop as usual; the parser then sees the same bytes
+// again, as its contract allows.
+void head_from_fresh(Connection *c, std::string_view fresh) {
+    evbuffer *in = bufferevent_get_input(c->bev);
+    bool whole = false;
+    std::string_view rest = fresh;
+    if (c->state == ConnState::ReadingHead && !c->waiting_drain && !c->close_after_write &&
+        !c->req && evbuffer_get_length(in) == 0) {
+        if (!c->parser) take_parser(c);
+        std::string_view buffered = fresh.substr(0, std::min(fresh.size(), max_head_of(c) + 1));
+        if (c->parser->feed(buffered, t_head).state == http::ParseState::Done) {
+            whole = true;
+            if (c->header_timer_armed) {
+                evtimer_del(c->header_timer);
+                c->header_timer_armed = false;
+            }
+            c->idle = false;
+            take_head(c, buffered);
+            rest.remove_prefix(c->req->head.head_len);
+            c->parser->reset();
+        }
+    }
+    if (!rest.empty()) {
+        // the input's end is frozen against other writers (see read_woken)
+        evbuffer_unfreeze(in, 0);
+        evbuffer_add(in, rest.data(), rest.size());
+        evbuffer_freeze(in, 0);
+    }
+    if (whole) start_request(c);
+}
+
+void process_input_loop(Connection *c, std::string_view fresh = {}) {
+    if (!fresh.empty()) head_from_fresh(c, fresh);
     while (c->bev) {
         // A refused or last request ends the input: bytes behind it are never
         // read as another request (a refusal after the head was accepted,
@@ -501,9 +543,7 @@ void process_input_loop(Connection *c) {
         if (!c->parser) take_parser(c);
         // the header timer runs from the first byte, but a head that came
         // whole (the usual case) never needs it armed
-        size_t max_head = size_t(*c->group->default_server->large_client_header_buffers_size *
-                                 *c->group->default_server->large_client_header_buffers_num);
-        size_t take = std::min(n, max_head + 1);
+        size_t take = std::min(n, max_head_of(c) + 1);
         const char *data = reinterpret_cast<const char *>(evbuffer_pullup(in, ssize_t(take)));
         std::string_view buffered(data, take);
         http::ParseResult pr = c->parser->feed(buffered, t_head);
@@ -548,9 +588,9 @@ void flush_output(Connection *c) {
         bufferevent_enable(c->bev, EV_WRITE); // libevent finishes (or sees the error)
         return;
     }
-    // cancels the write event the additions queued (libevent applies epoll
-    // changes at the next dispatch, so nothing reaches the kernel)
-    bufferevent_disable(c->bev, EV_WRITE);
+    // cancels the write event the additions queued, if writing was enabled
+    // (additions queue it only then; a disable costs an event_del)
+    if (bufferevent_get_enabled(c->bev) & EV_WRITE) bufferevent_disable(c->bev, EV_WRITE);
     if (c->close_after_write || c->waiting_drain) on_write(c->bev, c);
 }
 
@@ -585,6 +625,18 @@ void park(Connection *c) {
     else free_plain_bev(pb);
 }
 
+// Reads what woke an idle connection, then processes it: with one recv (the
+// bufferevent's own read would first ask FIONREAD, one more syscall per
+// keep-alive request), into a scratch buffer a whole head is parsed from
+// (head_from_fresh). Never nested: only event callbacks call it.
+void read_woken(Connection *c) {
+    thread_local char buf[4096];
+    ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+    if (n > 0) return process_input(c, std::string_view(buf, size_t(n)));
+    // EAGAIN: the bufferevent's read event takes it from here
+    if (n == 0 || (errno != EAGAIN && errno != EINTR)) connection_close(c);
+}
+
 // Bytes (or the end) arrived on a parked connection, or its keep-alive ran out.
 void on_parked(evutil_socket_t, short what, void *arg) {
     auto *c = static_cast<Connection *>(arg);
@@ -594,31 +646,28 @@ void on_parked(evutil_socket_t, short what, void *arg) {
     event_del(c->header_timer);
     event_assign(c->header_timer, c->worker->base, -1, 0, on_header_timeout, c);
     c->parked = false;
-    // Read here what woke us: the bufferevent's own read would first ask
-    // FIONREAD (one more syscall per keep-alive request). The input's end is
-    // frozen against other writers; its own read thaws it the same way.
-    evbuffer *in = bufferevent_get_input(c->bev);
-    evbuffer_unfreeze(in, 0);
-    evbuffer_iovec v;
-    ssize_t n = -1;
-    errno = EAGAIN;
-    if (evbuffer_reserve_space(in, 4000, &v, 1) == 1) {
-        n = recv(c->fd, v.iov_base, v.iov_len, 0);
-        if (n > 0) {
-            v.iov_len = size_t(n);
-            evbuffer_commit_space(in, &v, 1);
-        }
-    }
-    evbuffer_freeze(in, 0);
-    if (n > 0) return process_input(c);
-    // EAGAIN: the bufferevent's read event takes it from here
-    if (n == 0 || (errno != EAGAIN && errno != EINTR)) connection_close(c);
+    read_woken(c);
 }
 
-void process_input(Connection *c) {
-    if (!c->direct_write || c->in_process) return process_input_loop(c);
+// The socket of an idle, unparked connection became readable, or the park
+// delay ran out: the bufferevent reads again from here on.
+void on_idle_read(evutil_socket_t, short what, void *arg) {
+    auto *c = static_cast<Connection *>(arg);
+    clock::update();
+    // the bufferevent's read joins ours before ours goes (persistent, so it
+    // is still there): epoll sees no change
+    bufferevent_enable(c->bev, EV_READ);
+    event_del(c->header_timer);
+    event_assign(c->header_timer, c->worker->base, -1, 0, on_header_timeout, c);
+    if (what & EV_TIMEOUT) return on_header_timeout(-1, EV_TIMEOUT, c);
+    c->header_timer_armed = c->park_pending = false;
+    read_woken(c);
+}
+
+void process_input(Connection *c, std::string_view fresh) {
+    if (!c->direct_write || c->in_process) return process_input_loop(c, fresh);
     c->in_process = true;
-    process_input_loop(c);
+    process_input_loop(c, fresh);
     c->in_process = false;
     if (c->bev && c->state != ConnState::Closing) flush_output(c);
 }
@@ -801,7 +850,19 @@ void request_done(Request *r) {
     if (evbuffer_get_length(in) == 0) {
         if (c->direct_write && keepalive_ms > kParkDelayMs) {
             c->keepalive_ms = uint32_t(std::min<int64_t>(keepalive_ms - kParkDelayMs, UINT32_MAX));
-            arm_timer(c, kParkDelayMs, true);
+            if (was_async) {
+                arm_timer(c, kParkDelayMs, true);
+            } else {
+                // the park timer also watches the socket and the bufferevent
+                // stops reading: the next request is read by on_idle_read with
+                // one recv (ours is added first, so epoll sees no change)
+                if (c->header_timer_armed) evtimer_del(c->header_timer);
+                event_assign(c->header_timer, c->worker->base, c->fd, EV_READ | EV_PERSIST, on_idle_read, c);
+                timeval tv = ms_tv(kParkDelayMs);
+                event_add(c->header_timer, &tv);
+                c->header_timer_armed = c->park_pending = true;
+                bufferevent_disable(c->bev, EV_READ);
+            }
         } else {
             arm_timer(c, keepalive_ms);
         }

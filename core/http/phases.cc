@@ -35,10 +35,23 @@ void join_path(const Request *r, std::string_view a, std::string_view b, std::st
 
 void compute_filename(Request *r) {
     LocationConf *l = r->loc;
+    if (l->root_const < 0) {
+        std::string lit = l->root->has_vars() ? std::string() : l->root->literal();
+        l->root_const = !lit.empty();
+        if (!lit.empty()) join_path(r, lit, {}, l->root_abs);
+    }
+    std::string_view rest = r->uri;
+    if (l->root_const > 0 && !l->root_is_alias) {
+        // the usual case: a constant root, already absolute
+        r->document_root.assign(l->root_abs);
+        r->filename.assign(l->root_abs);
+        r->filename += rest;
+        r->exten.assign(http::uri_extension(r->uri));
+        return;
+    }
     // not evaluated into document_root itself: the root may name $document_root
     thread_local std::string root;
     eval(r, *l->root, root);
-    std::string_view rest = r->uri;
     if (l->root_is_alias) {
         // alias replaces the location's prefix; in a regex location the
         // alias (with captures) is the whole path, as nginx.
