@@ -104,6 +104,10 @@ SockAddr::operator sockaddr_storage() const {
 struct PlainBev {
     bufferevent *bev = nullptr;
     Connection *c = nullptr; // null while spare
+    // between keep-alive requests, instead of the bufferevent's read: the
+    // next request is read by on_idle_read with one recv (no FIONREAD). Here,
+    // not in Connection: a parked connection holds no PlainBev.
+    event *watch = nullptr;
 };
 
 namespace {
@@ -112,6 +116,7 @@ void on_read(bufferevent *, void *arg);
 void on_write(bufferevent *, void *arg);
 void on_event(bufferevent *, short what, void *arg);
 void on_output_added(evbuffer *, const evbuffer_cb_info *info, void *arg);
+void on_idle_read(evutil_socket_t, short what, void *arg);
 
 // Per-worker spares (a worker is one process with one event base, never
 // freed before exit). An idle connection gives its bufferevent and parser
@@ -191,9 +196,11 @@ void take_plain_bev(Connection *c) {
         pool.pop_back();
         bufferevent_setfd(pb->bev, c->fd);
     } else {
-        pb = new PlainBev{bufferevent_socket_new(c->worker->base, c->fd, 0), nullptr};
+        pb = new PlainBev{bufferevent_socket_new(c->worker->base, c->fd, 0), nullptr,
+                          event_new(c->worker->base, -1, 0, on_idle_read, nullptr)};
         evbuffer_add_cb(bufferevent_get_output(pb->bev), on_output_added, pb);
     }
+    event_assign(pb->watch, c->worker->base, c->fd, EV_READ | EV_PERSIST, on_idle_read, c);
     pb->c = c;
     c->plain = pb;
     c->bev = pb->bev;
@@ -202,6 +209,7 @@ void take_plain_bev(Connection *c) {
 }
 
 void free_plain_bev(PlainBev *pb) {
+    event_free(pb->watch);
     evbuffer_remove_cb(bufferevent_get_output(pb->bev), on_output_added, pb);
     bufferevent_free(pb->bev);
     delete pb;
@@ -233,7 +241,6 @@ void arm_timer(Connection *c, int64_t ms, bool park = false) {
 }
 
 void park(Connection *c);
-void on_idle_read(evutil_socket_t, short what, void *arg);
 
 void on_header_timeout(evutil_socket_t, short, void *arg) {
     auto *c = static_cast<Connection *>(arg);
@@ -614,6 +621,7 @@ void park(Connection *c) {
     timeval tv = ms_tv(c->keepalive_ms);
     event_add(c->header_timer, &tv);
     PlainBev *pb = c->plain;
+    event_del(pb->watch); // after ours is added: epoll sees no change
     bufferevent_setcb(pb->bev, nullptr, nullptr, nullptr, nullptr);
     bufferevent_setfd(pb->bev, -1);
     pb->c = nullptr;
@@ -649,18 +657,15 @@ void on_parked(evutil_socket_t, short what, void *arg) {
     read_woken(c);
 }
 
-// The socket of an idle, unparked connection became readable, or the park
-// delay ran out: the bufferevent reads again from here on.
-void on_idle_read(evutil_socket_t, short what, void *arg) {
+// The socket of an idle, unparked connection became readable: the
+// bufferevent reads again from here on (it joins the watch before the watch
+// goes, so epoll sees no change). The park timer keeps running until a head
+// is complete, as before.
+void on_idle_read(evutil_socket_t, short, void *arg) {
     auto *c = static_cast<Connection *>(arg);
     clock::update();
-    // the bufferevent's read joins ours before ours goes (persistent, so it
-    // is still there): epoll sees no change
     bufferevent_enable(c->bev, EV_READ);
-    event_del(c->header_timer);
-    event_assign(c->header_timer, c->worker->base, -1, 0, on_header_timeout, c);
-    if (what & EV_TIMEOUT) return on_header_timeout(-1, EV_TIMEOUT, c);
-    c->header_timer_armed = c->park_pending = false;
+    event_del(c->plain->watch);
     read_woken(c);
 }
 
@@ -850,17 +855,11 @@ void request_done(Request *r) {
     if (evbuffer_get_length(in) == 0) {
         if (c->direct_write && keepalive_ms > kParkDelayMs) {
             c->keepalive_ms = uint32_t(std::min<int64_t>(keepalive_ms - kParkDelayMs, UINT32_MAX));
-            if (was_async) {
-                arm_timer(c, kParkDelayMs, true);
-            } else {
-                // the park timer also watches the socket and the bufferevent
-                // stops reading: the next request is read by on_idle_read with
-                // one recv (ours is added first, so epoll sees no change)
-                if (c->header_timer_armed) evtimer_del(c->header_timer);
-                event_assign(c->header_timer, c->worker->base, c->fd, EV_READ | EV_PERSIST, on_idle_read, c);
-                timeval tv = ms_tv(kParkDelayMs);
-                event_add(c->header_timer, &tv);
-                c->header_timer_armed = c->park_pending = true;
+            arm_timer(c, kParkDelayMs, true);
+            if (!was_async && !event_pending(c->plain->watch, EV_READ, nullptr)) {
+                // the watch reads the next request instead of the bufferevent
+                // (added first: epoll sees no change)
+                event_add(c->plain->watch, nullptr);
                 bufferevent_disable(c->bev, EV_READ);
             }
         } else {
