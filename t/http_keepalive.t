@@ -224,5 +224,32 @@ sub req { my ($path, $extra) = @_; "GET $path HTTP/1.1\r\nHost: localhost\r\n" .
     is $r[0] && $r[0]{status}, 200, 'chunked body split across writes';
 }
 
+# ---- an idle keep-alive connection woken by a head in pieces, a head with
+# its body behind it, and two pipelined heads: the first request after a
+# pause is read with one recv and parsed where it lies when whole; the rest
+# goes through the connection's buffer. Both idle states are exercised:
+# just after a response, and parked (given back its buffers) after a pause.
+for my $pause (0, 0.2) {
+    my $c = client($s->port);
+    send_raw($c, req('/r/first'));
+    read_until($c, sub { responses($_[0]) >= 1 });
+    sleep $pause;
+    send_raw($c, "GET /r/split HTTP/1.1\r\nHo");
+    sleep 0.05;
+    send_raw($c, "st: localhost\r\n\r\n");
+    read_until($c, sub { responses($_[0]) >= 2 });
+    sleep $pause;
+    send_raw($c, "POST /r/body HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\n\r\nhello" . req('/r/after'));
+    read_until($c, sub { responses($_[0]) >= 4 });
+    sleep $pause;
+    send_raw($c, req('/r/p1') . req('/r/p2'));
+    read_until($c, sub { responses($_[0]) >= 6 });
+    my @r = parse_response($c->{in}, incomplete_ok => 1);
+    is_deeply [map { "$_->{status} $_->{body}" } @r],
+        ['200 /r/first', '200 /r/split', '200 /r/body', '200 /r/after', '200 /r/p1', '200 /r/p2'],
+        "woken after ${pause}s idle: split head, head with body, pipelined heads answered in order";
+    ok !$c->{closed}, "... connection kept (${pause}s)";
+}
+
 $s->stop;
 done_testing;

@@ -27,6 +27,34 @@ constexpr std::array<bool, 256> make_tchar_table() {
     return t;
 }
 inline constexpr std::array<bool, 256> kTchar = make_tchar_table();
+
+// RFC 9110 §5.5: field-vchar / obs-text / SP / HTAB, i.e. anything but a CTL other than HTAB
+constexpr std::array<bool, 256> make_field_value_table() {
+    std::array<bool, 256> t{};
+    for (int c = 0x20; c < 0x100; ++c) {
+        t[c] = c != 0x7f;
+    }
+    t['\t'] = true;
+    return t;
+}
+inline constexpr std::array<bool, 256> kFieldValue = make_field_value_table();
+
+// RFC 3986 §3.2.2 reg-name = *( unreserved / pct-encoded / sub-delims )
+constexpr std::array<bool, 256> make_reg_name_table() {
+    std::array<bool, 256> t{};
+    for (int c = '0'; c <= '9'; ++c) {
+        t[c] = true;
+    }
+    for (int c = 'a'; c <= 'z'; ++c) {
+        t[c] = true;
+        t[c - 'a' + 'A'] = true;
+    }
+    for (char c : std::string_view("-._~!$&'()*+,;=%")) {
+        t[static_cast<unsigned char>(c)] = true;
+    }
+    return t;
+}
+inline constexpr std::array<bool, 256> kRegName = make_reg_name_table();
 } // namespace detail
 
 constexpr unsigned char byte(char c) {
@@ -66,7 +94,10 @@ constexpr bool is_ows(char c) {
 }
 // RFC 9110 §5.5 field-vchar plus the SP / HTAB allowed inside a field value
 constexpr bool is_field_value_char(char c) {
-    return c == '\t' || !is_ctl(c);
+    return detail::kFieldValue[byte(c)];
+}
+constexpr bool is_reg_name_char(char c) {
+    return detail::kRegName[byte(c)];
 }
 
 constexpr char to_lower(char c) {

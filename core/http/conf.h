@@ -99,6 +99,10 @@ struct LocationConf {
     // content
     std::optional<ComplexValue> root;
     bool root_is_alias = false;
+    // a root without variables, made absolute once (phases.cc compute_filename);
+    // the config is fixed for a worker's life
+    mutable std::string root_abs;
+    mutable int8_t root_const = -1; // -1 not yet known, 0 has variables or empty, 1 root_abs holds it
     std::optional<std::vector<ComplexValue>> index;
     std::vector<ComplexValue> try_files; // not inherited (nginx)
     int return_code = 0;                 // 0: no return

@@ -26,13 +26,88 @@ pt_request::~pt_request() {
     if (body) evbuffer_free(body);
 }
 
+void pt_request::recycle() {
+    // the same order as the destructor: cleanups first, they may look at the rest
+    for (auto &[fn, data] : cleanups) fn(data);
+    cleanups.clear();
+    if (body) evbuffer_free(body);
+    body = nullptr;
+    c = nullptr;
+    cycle = nullptr;
+    srv = nullptr;
+    loc = nullptr;
+    head_buf.clear();
+    {
+        auto headers = std::move(head.headers);
+        headers.clear();
+        head = {};
+        head.headers = std::move(headers);
+    }
+    uri.clear();
+    args.clear();
+    host.clear();
+    filename.clear();
+    document_root.clear();
+    exten.clear();
+    capture_subject.clear();
+    memset(ovector, 0, sizeof ovector);
+    ncaptures = 0;
+    status = error_status = 0;
+    out_headers.clear();
+    content_length = -1;
+    header_sent = chunked_out = finished = false;
+    keep_alive = true;
+    internal = last_written = error_page = false;
+    redirects = 0;
+    body_sent = bytes_sent = 0;
+    body_received = 0;
+    chunked.reset();
+    start_ms = 0;
+    memset(request_id, 0, sizeof request_id);
+    pending = false;
+    ctx.clear();
+    split_uri.clear();
+    split = {};
+    split_status = 0;
+    filter_pos = 0;
+    filters_wanted = false;
+    user_vars.clear();
+    rewrite_return = nullptr;
+    rewrite_break = false;
+    arena.release(); // back to arena_buf (LWG 3120)
+}
+
 namespace portico {
+
+void SockAddr::set(const sockaddr *from) {
+    *this = SockAddr();
+    if (from->sa_family == AF_INET) in = *reinterpret_cast<const sockaddr_in *>(from);
+    else if (from->sa_family == AF_INET6) in6 = *reinterpret_cast<const sockaddr_in6 *>(from);
+    else sa.sa_family = from->sa_family;
+}
+
+SockAddr &SockAddr::operator=(const sockaddr_storage &ss) {
+    set(reinterpret_cast<const sockaddr *>(&ss));
+    return *this;
+}
+
+SockAddr::operator sockaddr_storage() const {
+    sockaddr_storage ss{};
+    if (sa.sa_family == AF_INET) memcpy(&ss, &in, sizeof in);
+    else if (sa.sa_family == AF_INET6) memcpy(&ss, &in6, sizeof in6);
+    else ss.ss_family = sa.sa_family;
+    return ss;
+}
 
 // A plain connection's bufferevent with the connection using it: the output
 // callback's argument, so the bufferevent can move between connections.
 struct PlainBev {
     bufferevent *bev = nullptr;
     Connection *c = nullptr; // null while spare
+    // between keep-alive requests, instead of the bufferevent's read: the
+    // next request is read by on_idle_read with one recv (no FIONREAD). Here,
+    // not in Connection: a parked connection holds no PlainBev.
+    event *watch = nullptr;
 };
 
 namespace {
@@ -41,6 +116,7 @@ void on_read(bufferevent *, void *arg);
 void on_write(bufferevent *, void *arg);
 void on_event(bufferevent *, short what, void *arg);
 void on_output_added(evbuffer *, const evbuffer_cb_info *info, void *arg);
+void on_idle_read(evutil_socket_t, short what, void *arg);
 
 // Per-worker spares (a worker is one process with one event base, never
 // freed before exit). An idle connection gives its bufferevent and parser
@@ -56,10 +132,9 @@ std::vector<http::RequestParser *> &spare_parsers() {
     static auto *v = new std::vector<http::RequestParser *>;
     return *v;
 }
-// reused capacity for the next request's head copy (take_head / request_done)
-std::string &spare_head() {
-    static std::string s;
-    return s;
+std::vector<Request *> &spare_requests() {
+    static auto *v = new std::vector<Request *>;
+    return *v;
 }
 // The last Host bytes seen, normalized, and the server they selected: a
 // keep-alive client repeats its Host, and clients of one site share it.
@@ -121,9 +196,11 @@ void take_plain_bev(Connection *c) {
         pool.pop_back();
         bufferevent_setfd(pb->bev, c->fd);
     } else {
-        pb = new PlainBev{bufferevent_socket_new(c->worker->base, c->fd, 0), nullptr};
+        pb = new PlainBev{bufferevent_socket_new(c->worker->base, c->fd, 0), nullptr,
+                          event_new(c->worker->base, -1, 0, on_idle_read, nullptr)};
         evbuffer_add_cb(bufferevent_get_output(pb->bev), on_output_added, pb);
     }
+    event_assign(pb->watch, c->worker->base, c->fd, EV_READ | EV_PERSIST, on_idle_read, c);
     pb->c = c;
     c->plain = pb;
     c->bev = pb->bev;
@@ -132,6 +209,7 @@ void take_plain_bev(Connection *c) {
 }
 
 void free_plain_bev(PlainBev *pb) {
+    event_free(pb->watch);
     evbuffer_remove_cb(bufferevent_get_output(pb->bev), on_output_added, pb);
     bufferevent_free(pb->bev);
     delete pb;
@@ -201,9 +279,9 @@ void refuse(Connection *c, int status, const char *reason, Request *r) {
     // does, at info), and the access log gets a line for it anyway.
     PT_LOG(log::Info, c->id, "client sent invalid request (%s), client: %s, status: %d",
            reason ? reason : "?", c->peer_addr.c_str(), status);
-    std::unique_ptr<Request> owned;
+    RequestPtr owned;
     if (!r) {
-        owned = std::make_unique<Request>();
+        owned = new_request();
         r = owned.get();
         r->c = c;
         r->cycle = c->worker->cycle;
@@ -293,7 +371,7 @@ void start_request(Connection *c) {
     run_request(r);
 }
 
-void process_input(Connection *c);
+void process_input(Connection *c, std::string_view fresh = {});
 
 } // namespace
 
@@ -308,9 +386,32 @@ void make_request_id(Request *r) {
 // takes a copy whose views are rebased into its own buffer.
 static thread_local http::RequestHead t_head;
 
+RequestPtr new_request() {
+    static uint64_t serial = 0;
+    auto &pool = spare_requests();
+    Request *r;
+    if (pool.empty()) {
+        r = new Request;
+    } else {
+        r = pool.back();
+        pool.pop_back();
+    }
+    r->serial = ++serial;
+    return RequestPtr(r);
+}
+
+void RequestRelease::operator()(Request *r) const {
+    auto &pool = spare_requests();
+    if (pool.size() >= kSpareMax) {
+        delete r;
+        return;
+    }
+    r->recycle();
+    pool.push_back(r);
+}
+
 static void take_head(Connection *c, std::string_view buffered) {
-    auto r = std::make_unique<Request>();
-    r->head_buf.swap(spare_head());
+    RequestPtr r = new_request();
     size_t len = t_head.head_len;
     r->head_buf.assign(buffered.data(), len);
     const char *from = buffered.data(), *to = r->head_buf.data();
@@ -390,7 +491,48 @@ void body_complete(Connection *c) {
     continue_request_after_body(r);
 }
 
-void process_input_loop(Connection *c) {
+size_t max_head_of(const Connection *c) {
+    return size_t(*c->group->default_server->large_client_header_buffers_size *
+                  *c->group->default_server->large_client_header_buffers_num);
+}
+
+// Bytes read_woken just read, parsed where they lie when they start a
+// request head (the usual keep-alive case): a whole head never goes through
+// the input evbuffer (a chain allocation, pullup and drain per request).
+// Anything else (a partial head, a refusal, the bytes after the head) goes
+// to the evbuffer and the loop as usual; the parser then sees the same bytes
+// again, as its contract allows.
+void head_from_fresh(Connection *c, std::string_view fresh) {
+    evbuffer *in = bufferevent_get_input(c->bev);
+    bool whole = false;
+    std::string_view rest = fresh;
+    if (c->state == ConnState::ReadingHead && !c->waiting_drain && !c->close_after_write &&
+        !c->req && evbuffer_get_length(in) == 0) {
+        if (!c->parser) take_parser(c);
+        std::string_view buffered = fresh.substr(0, std::min(fresh.size(), max_head_of(c) + 1));
+        if (c->parser->feed(buffered, t_head).state == http::ParseState::Done) {
+            whole = true;
+            if (c->header_timer_armed) {
+                evtimer_del(c->header_timer);
+                c->header_timer_armed = false;
+            }
+            c->idle = false;
+            take_head(c, buffered);
+            rest.remove_prefix(c->req->head.head_len);
+            c->parser->reset();
+        }
+    }
+    if (!rest.empty()) {
+        // the input's end is frozen against other writers (see read_woken)
+        evbuffer_unfreeze(in, 0);
+        evbuffer_add(in, rest.data(), rest.size());
+        evbuffer_freeze(in, 0);
+    }
+    if (whole) start_request(c);
+}
+
+void process_input_loop(Connection *c, std::string_view fresh = {}) {
+    if (!fresh.empty()) head_from_fresh(c, fresh);
     while (c->bev) {
         // A refused or last request ends the input: bytes behind it are never
         // read as another request (a refusal after the head was accepted,
@@ -408,9 +550,7 @@ void process_input_loop(Connection *c) {
         if (!c->parser) take_parser(c);
         // the header timer runs from the first byte, but a head that came
         // whole (the usual case) never needs it armed
-        size_t max_head = size_t(*c->group->default_server->large_client_header_buffers_size *
-                                 *c->group->default_server->large_client_header_buffers_num);
-        size_t take = std::min(n, max_head + 1);
+        size_t take = std::min(n, max_head_of(c) + 1);
         const char *data = reinterpret_cast<const char *>(evbuffer_pullup(in, ssize_t(take)));
         std::string_view buffered(data, take);
         http::ParseResult pr = c->parser->feed(buffered, t_head);
@@ -455,9 +595,9 @@ void flush_output(Connection *c) {
         bufferevent_enable(c->bev, EV_WRITE); // libevent finishes (or sees the error)
         return;
     }
-    // cancels the write event the additions queued (libevent applies epoll
-    // changes at the next dispatch, so nothing reaches the kernel)
-    bufferevent_disable(c->bev, EV_WRITE);
+    // cancels the write event the additions queued, if writing was enabled
+    // (additions queue it only then; a disable costs an event_del)
+    if (bufferevent_get_enabled(c->bev) & EV_WRITE) bufferevent_disable(c->bev, EV_WRITE);
     if (c->close_after_write || c->waiting_drain) on_write(c->bev, c);
 }
 
@@ -481,6 +621,7 @@ void park(Connection *c) {
     timeval tv = ms_tv(c->keepalive_ms);
     event_add(c->header_timer, &tv);
     PlainBev *pb = c->plain;
+    event_del(pb->watch); // after ours is added: epoll sees no change
     bufferevent_setcb(pb->bev, nullptr, nullptr, nullptr, nullptr);
     bufferevent_setfd(pb->bev, -1);
     pb->c = nullptr;
@@ -492,6 +633,18 @@ void park(Connection *c) {
     else free_plain_bev(pb);
 }
 
+// Reads what woke an idle connection, then processes it: with one recv (the
+// bufferevent's own read would first ask FIONREAD, one more syscall per
+// keep-alive request), into a scratch buffer a whole head is parsed from
+// (head_from_fresh). Never nested: only event callbacks call it.
+void read_woken(Connection *c) {
+    thread_local char buf[4096];
+    ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+    if (n > 0) return process_input(c, std::string_view(buf, size_t(n)));
+    // EAGAIN: the bufferevent's read event takes it from here
+    if (n == 0 || (errno != EAGAIN && errno != EINTR)) connection_close(c);
+}
+
 // Bytes (or the end) arrived on a parked connection, or its keep-alive ran out.
 void on_parked(evutil_socket_t, short what, void *arg) {
     auto *c = static_cast<Connection *>(arg);
@@ -501,37 +654,31 @@ void on_parked(evutil_socket_t, short what, void *arg) {
     event_del(c->header_timer);
     event_assign(c->header_timer, c->worker->base, -1, 0, on_header_timeout, c);
     c->parked = false;
-    // Read here what woke us: the bufferevent's own read would first ask
-    // FIONREAD (one more syscall per keep-alive request). The input's end is
-    // frozen against other writers; its own read thaws it the same way.
-    evbuffer *in = bufferevent_get_input(c->bev);
-    evbuffer_unfreeze(in, 0);
-    evbuffer_iovec v;
-    ssize_t n = -1;
-    errno = EAGAIN;
-    if (evbuffer_reserve_space(in, 4000, &v, 1) == 1) {
-        n = recv(c->fd, v.iov_base, v.iov_len, 0);
-        if (n > 0) {
-            v.iov_len = size_t(n);
-            evbuffer_commit_space(in, &v, 1);
-        }
-    }
-    evbuffer_freeze(in, 0);
-    if (n > 0) return process_input(c);
-    // EAGAIN: the bufferevent's read event takes it from here
-    if (n == 0 || (errno != EAGAIN && errno != EINTR)) connection_close(c);
+    read_woken(c);
 }
 
-void process_input(Connection *c) {
+// The socket of an idle, unparked connection became readable: the
+// bufferevent reads again from here on (it joins the watch before the watch
+// goes, so epoll sees no change). The park timer keeps running until a head
+// is complete, as before.
+void on_idle_read(evutil_socket_t, short, void *arg) {
+    auto *c = static_cast<Connection *>(arg);
+    clock::update();
+    bufferevent_enable(c->bev, EV_READ);
+    event_del(c->plain->watch);
+    read_woken(c);
+}
+
+void process_input(Connection *c, std::string_view fresh) {
     if (!c->direct_write || c->in_process) {
-        process_input_loop(c);
+        process_input_loop(c, fresh);
         // TLS answers go out in this loop turn too (last: it may close c)
         if (!c->direct_write && !c->plain && c->bev && c->state != ConnState::Closing)
             tls_flush(c->bev);
         return;
     }
     c->in_process = true;
-    process_input_loop(c);
+    process_input_loop(c, fresh);
     c->in_process = false;
     if (!c->bev || c->state == ConnState::Closing) return;
     // A partial head (a slow client: one read per byte) wrote nothing and
@@ -621,7 +768,7 @@ void connection_accept(Worker *w, ListenGroup *g, int fd, sockaddr *sa, int) {
     c->group = g;
     addr_to_text(sa, c->peer_addr, c->peer_port);
     // the binary address, for allow/deny and ip_hash
-    memcpy(&c->peer, sa, std::min(sizeof c->peer, size_t(sa->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sa->sa_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_un))));
+    c->peer.set(sa);
     sockaddr_storage local{};
     socklen_t llen = sizeof local;
     if (getsockname(fd, reinterpret_cast<sockaddr *>(&local), &llen) == 0)
@@ -708,7 +855,6 @@ void request_done(Request *r) {
     int64_t keepalive_ms = c->worker->draining ? 1000 : *r->loc->keepalive_timeout;
     bool was_async = r->pending;
     bool had_body = r->head.content_length > 0 || r->head.chunked;
-    spare_head().swap(r->head_buf);
     c->req.reset(); // r is gone from here on
     if (!keep) {
         // a body the request did not read may still be arriving: linger
@@ -725,6 +871,12 @@ void request_done(Request *r) {
         if (c->direct_write && keepalive_ms > kParkDelayMs) {
             c->keepalive_ms = uint32_t(std::min<int64_t>(keepalive_ms - kParkDelayMs, UINT32_MAX));
             arm_timer(c, kParkDelayMs, true);
+            if (!was_async && !event_pending(c->plain->watch, EV_READ, nullptr)) {
+                // the watch reads the next request instead of the bufferevent
+                // (added first: epoll sees no change)
+                event_add(c->plain->watch, nullptr);
+                bufferevent_disable(c->bev, EV_READ);
+            }
         } else {
             arm_timer(c, keepalive_ms);
         }

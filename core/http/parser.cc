@@ -72,12 +72,6 @@ bool parse_connection(std::string_view v, detail::FieldFacts &facts) {
     }
 }
 
-bool is_reg_name_char(char c) {
-    // RFC 3986 §3.2.2 reg-name = *( unreserved / pct-encoded / sub-delims )
-    return ascii::is_alpha(c) || ascii::is_digit(c) ||
-           (c != '\0' && std::strchr("-._~!$&'()*+,;=%", c) != nullptr);
-}
-
 bool valid_port(std::string_view p) {
     if (p.size() > 5) {
         return false;
@@ -146,7 +140,7 @@ bool valid_host(std::string_view h) {
             return false;
         }
         for (char c : name) {
-            if (!is_reg_name_char(c)) {
+            if (!ascii::is_reg_name_char(c)) {
                 return false;
             }
         }
@@ -226,6 +220,34 @@ ParseResult HeadCore::refuse(int status, const char *reason) {
     return error_;
 }
 
+ParseResult HeadCore::content_length_field(std::string_view value) {
+    // RFC 9112 §6.3: several Content-Length values are an error even when equal (as nginx).
+    if (++facts_.content_length_count > 1) {
+        return ParseResult{ParseState::Error, 400, "duplicate Content-Length"};
+    }
+    if (!parse_content_length(value, &facts_.content_length)) {
+        return ParseResult{ParseState::Error, 400, "invalid Content-Length"};
+    }
+    return ok();
+}
+
+ParseResult HeadCore::transfer_encoding_field(std::string_view value) {
+    // Only exactly "chunked" is understood. A single unknown coding ("gzip", "identity") is
+    // 501 (RFC 9112 §6.1, as nginx); a list, parameters or a second field is 400: we never
+    // guess which coding is final.
+    if (++facts_.transfer_encoding_count > 1) {
+        return ParseResult{ParseState::Error, 400, "duplicate Transfer-Encoding"};
+    }
+    if (ascii::iequals(value, "chunked")) {
+        facts_.chunked = true;
+    } else if (ascii::is_token(value)) {
+        return ParseResult{ParseState::Error, 501, "unsupported transfer coding"};
+    } else {
+        return ParseResult{ParseState::Error, 400, "invalid Transfer-Encoding"};
+    }
+    return ok();
+}
+
 ParseResult HeadCore::field_line(std::string_view line, uint32_t off, bool is_request) {
     if (++field_lines_ > limits_.max_headers) {
         return ParseResult{ParseState::Error, 431, "too many header fields"};
@@ -237,6 +259,10 @@ ParseResult HeadCore::field_line(std::string_view line, uint32_t off, bool is_re
     }
     size_t colon = 0;
     bool underscore = false, invalid = false;
+    // the usual name is all tchar without '_': one table test per byte
+    while (colon < line.size() && ascii::is_tchar(line[colon]) && line[colon] != '_') {
+        ++colon;
+    }
     for (; colon < line.size() && line[colon] != ':'; ++colon) {
         char c = line[colon];
         if (ascii::is_tchar(c)) {
@@ -276,49 +302,52 @@ ParseResult HeadCore::field_line(std::string_view line, uint32_t off, bool is_re
     std::string_view value = ascii::trim_ows(raw_value);
     fields_.push_back(FieldSpan{span(name, line, off), span(value, line, off)});
 
-    if (ascii::iequals(name, "content-length")) {
-        // RFC 9112 §6.3: several Content-Length values are an error even when equal (as nginx).
-        if (++facts_.content_length_count > 1) {
-            return ParseResult{ParseState::Error, 400, "duplicate Content-Length"};
+    // the fields that matter to framing, told apart by length first: most
+    // names are none of them and cost one switch
+    switch (name.size()) {
+    case 14:
+        if (ascii::iequals(name, "content-length")) {
+            return content_length_field(value);
         }
-        if (!parse_content_length(value, &facts_.content_length)) {
-            return ParseResult{ParseState::Error, 400, "invalid Content-Length"};
+        break;
+    case 17:
+        if (ascii::iequals(name, "transfer-encoding")) {
+            return transfer_encoding_field(value);
         }
-    } else if (ascii::iequals(name, "transfer-encoding")) {
-        // Only exactly "chunked" is understood. A single unknown coding ("gzip", "identity") is
-        // 501 (RFC 9112 §6.1, as nginx); a list, parameters or a second field is 400: we never
-        // guess which coding is final.
-        if (++facts_.transfer_encoding_count > 1) {
-            return ParseResult{ParseState::Error, 400, "duplicate Transfer-Encoding"};
-        }
-        if (ascii::iequals(value, "chunked")) {
-            facts_.chunked = true;
-        } else if (ascii::is_token(value)) {
-            return ParseResult{ParseState::Error, 501, "unsupported transfer coding"};
-        } else {
-            return ParseResult{ParseState::Error, 400, "invalid Transfer-Encoding"};
-        }
-    } else if (ascii::iequals(name, "connection")) {
-        if (!parse_connection(value, facts_)) {
+        break;
+    case 10:
+        if (ascii::iequals(name, "connection") && !parse_connection(value, facts_)) {
             return ParseResult{ParseState::Error, 400, "invalid Connection"};
         }
-    } else if (ascii::iequals(name, "upgrade")) {
-        facts_.upgrade_field = true;
-    } else if (is_request && ascii::iequals(name, "host")) {
-        // RFC 9112 §3.2: more than one Host, or an invalid one, MUST be answered with 400.
-        if (++facts_.host_count > 1) {
-            return ParseResult{ParseState::Error, 400, "duplicate Host"};
+        break;
+    case 7:
+        if (ascii::iequals(name, "upgrade")) {
+            facts_.upgrade_field = true;
         }
-        if (!valid_host(value)) {
-            return ParseResult{ParseState::Error, 400, "invalid Host"};
+        break;
+    case 4:
+        if (is_request && ascii::iequals(name, "host")) {
+            // RFC 9112 §3.2: more than one Host, or an invalid one, MUST be answered with 400.
+            if (++facts_.host_count > 1) {
+                return ParseResult{ParseState::Error, 400, "duplicate Host"};
+            }
+            if (!valid_host(value)) {
+                return ParseResult{ParseState::Error, 400, "invalid Host"};
+            }
+            facts_.host = span(value, line, off);
         }
-        facts_.host = span(value, line, off);
-    } else if (is_request && ascii::iequals(name, "expect")) {
-        // RFC 9110 §10.1.1: only 100-continue exists; others MAY get 417, which we choose.
-        if (!ascii::iequals(value, "100-continue")) {
-            return ParseResult{ParseState::Error, 417, "unsupported expectation"};
+        break;
+    case 6:
+        if (is_request && ascii::iequals(name, "expect")) {
+            // RFC 9110 §10.1.1: only 100-continue exists; others MAY get 417, which we choose.
+            if (!ascii::iequals(value, "100-continue")) {
+                return ParseResult{ParseState::Error, 417, "unsupported expectation"};
+            }
+            facts_.expect_continue = true;
         }
-        facts_.expect_continue = true;
+        break;
+    default:
+        break;
     }
     return ok();
 }

@@ -113,6 +113,8 @@ class HeadCore {
     // Parses one field line and records what framing fields say; the response parser maps
     // every error it returns to 502.
     ParseResult field_line(std::string_view line, uint32_t off, bool is_request);
+    ParseResult content_length_field(std::string_view value);
+    ParseResult transfer_encoding_field(std::string_view value);
 
     Limits limits_;
     LineReader reader_;

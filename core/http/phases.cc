@@ -20,32 +20,50 @@ bool is_redirect(int code) {
     return code == 301 || code == 302 || code == 303 || code == 307 || code == 308;
 }
 
+// out = a + b, under the prefix when relative; no temporaries: this runs
+// for every request (the pooled request keeps the strings' capacity).
+void join_path(const Request *r, std::string_view a, std::string_view b, std::string &out) {
+    out.clear();
+    char first = !a.empty() ? a[0] : !b.empty() ? b[0] : '/';
+    if (first != '/') {
+        out += r->cycle->prefix;
+        out += '/';
+    }
+    out += a;
+    out += b;
+}
+
 void compute_filename(Request *r) {
     LocationConf *l = r->loc;
-    std::string root;
+    if (l->root_const < 0) {
+        std::string lit = l->root->has_vars() ? std::string() : l->root->literal();
+        l->root_const = !lit.empty();
+        if (!lit.empty()) join_path(r, lit, {}, l->root_abs);
+    }
+    std::string_view rest = r->uri;
+    if (l->root_const > 0 && !l->root_is_alias) {
+        // the usual case: a constant root, already absolute
+        r->document_root.assign(l->root_abs);
+        r->filename.assign(l->root_abs);
+        r->filename += rest;
+        r->exten.assign(http::uri_extension(r->uri));
+        return;
+    }
+    // not evaluated into document_root itself: the root may name $document_root
+    thread_local std::string root;
     eval(r, *l->root, root);
     if (l->root_is_alias) {
         // alias replaces the location's prefix; in a regex location the
         // alias (with captures) is the whole path, as nginx.
-        r->document_root = root;
         if (l->kind == http::LocKind::Prefix || l->kind == http::LocKind::PrefixNoRegex ||
             l->kind == http::LocKind::Exact) {
-            std::string_view rest = r->uri;
             if (rest.substr(0, l->name.size()) == l->name) rest.remove_prefix(l->name.size());
-            r->filename = root;
-            r->filename += rest;
         } else {
-            r->filename = root;
+            rest = {};
         }
-    } else {
-        r->document_root = root;
-        r->filename = root;
-        r->filename += r->uri;
     }
-    if (!r->document_root.empty() && r->document_root[0] != '/')
-        r->document_root = r->cycle->prefix + "/" + r->document_root;
-    if (!r->filename.empty() && r->filename[0] != '/')
-        r->filename = r->cycle->prefix + "/" + r->filename;
+    join_path(r, root, {}, r->document_root);
+    join_path(r, root, rest, r->filename);
     std::string_view ext = http::uri_extension(r->uri);
     r->exten.assign(ext);
 }
@@ -90,16 +108,16 @@ int do_return(Request *r, int code, const std::optional<ComplexValue> &text) {
     return PT_OK;
 }
 
-bool ip_in(const AccessRule &rule, const sockaddr_storage &peer) {
+bool ip_in(const AccessRule &rule, const SockAddr &peer) {
     if (rule.all) return true;
-    if (rule.family != peer.ss_family) return false;
+    if (rule.family != peer.sa.sa_family) return false;
     const uint8_t *a, *b;
     if (rule.family == AF_INET) {
         a = reinterpret_cast<const uint8_t *>(&reinterpret_cast<const sockaddr_in *>(&rule.net)->sin_addr);
-        b = reinterpret_cast<const uint8_t *>(&reinterpret_cast<const sockaddr_in *>(&peer)->sin_addr);
+        b = reinterpret_cast<const uint8_t *>(&peer.in.sin_addr);
     } else if (rule.family == AF_INET6) {
         a = reinterpret_cast<const uint8_t *>(&reinterpret_cast<const sockaddr_in6 *>(&rule.net)->sin6_addr);
-        b = reinterpret_cast<const uint8_t *>(&reinterpret_cast<const sockaddr_in6 *>(&peer)->sin6_addr);
+        b = reinterpret_cast<const uint8_t *>(&peer.in6.sin6_addr);
     } else {
         return rule.family == AF_UNIX;
     }
@@ -244,10 +262,17 @@ bool body_pending(Request *r) {
 
 // A handler (or `return`) that answers synchronously ends the request before
 // its code comes back here: finish_response -> request_done frees it. Only a
-// request still owned by its connection is finalized.
-void finalize_if_alive(Connection *c, Request *r, int rc) {
-    if (c->req.get() == r) finalize_request(r, rc);
-}
+// request still owned by its connection is finalized; the serial tells it
+// from a pooled object reused meanwhile by a pipelined request.
+struct Owner {
+    Connection *c;
+    Request *r;
+    uint64_t serial;
+    explicit Owner(Request *req) : c(req->c), r(req), serial(req->serial) {}
+    void finalize(int rc) const {
+        if (c->req.get() == r && r->serial == serial) finalize_request(r, rc);
+    }
+};
 
 } // namespace
 
@@ -256,15 +281,15 @@ void run_request(Request *r) {
         int status = 0;
         // server-level rewrites run before the location is chosen
         if (run_rewrite(r, r->srv->rewrite, status) == RewriteResult::Status) {
-            Connection *c = r->c;
-            finalize_if_alive(c, r, rewrite_status(r, status));
+            Owner o(r);
+            o.finalize(rewrite_status(r, status));
             return;
         }
         r->rewrite_break = false;
     }
     if (r->srv->return_code) {
-        Connection *c = r->c;
-        finalize_if_alive(c, r, do_return(r, r->srv->return_code, r->srv->return_text));
+        Owner o(r);
+        o.finalize(do_return(r, r->srv->return_code, r->srv->return_text));
         return;
     }
     if (!find_location(r)) {
@@ -284,13 +309,13 @@ void run_request(Request *r) {
         start_body(r);
         return;
     }
-    Connection *c = r->c;
-    finalize_if_alive(c, r, process_location(r));
+    Owner o(r);
+    o.finalize(process_location(r));
 }
 
 void continue_request_after_body(Request *r) {
-    Connection *c = r->c;
-    finalize_if_alive(c, r, process_location(r));
+    Owner o(r);
+    o.finalize(process_location(r));
 }
 
 int internal_redirect(Request *r, std::string_view uri, std::string_view args) {
@@ -365,8 +390,8 @@ void finalize_request(Request *r, int rc) {
                 void *named = r->srv->locations.find_named(target);
                 if (!named) break;
                 r->error_status = ep.overwrite == -1 ? 0 : status;
-                Connection *c = r->c;
-                finalize_if_alive(c, r, named_redirect(r, static_cast<LocationConf *>(named)));
+                Owner o(r);
+                o.finalize(named_redirect(r, static_cast<LocationConf *>(named)));
                 return;
             }
             if (target.size() && target[0] != '/') {
@@ -384,9 +409,8 @@ void finalize_request(Request *r, int rc) {
                 target.resize(q);
             }
             if (r->head.method != "HEAD") r->head.method = "GET";
-            Connection *c = r->c;
-            int next = internal_redirect(r, target, args);
-            finalize_if_alive(c, r, next);
+            Owner o(r);
+            o.finalize(internal_redirect(r, target, args));
             return;
         }
     }

@@ -43,11 +43,17 @@ RealipTable::~RealipTable() {
     if (it != tables().end() && it->second == this) tables().erase(it);
 }
 
+// No realip directive was ever read (the usual case): requests skip the
+// table lookup.
+bool g_any_table = false;
+
 RealipTable *table_of(const Cycle *c, bool create, pt_conf *cf) {
+    if (!create && !g_any_table) return nullptr;
     auto it = tables().find(c);
     if (it != tables().end()) return it->second;
     if (!create) return nullptr;
     auto t = std::make_shared<RealipTable>();
+    g_any_table = true;
     t->cycle = c;
     tables()[c] = t.get();
     cf->cycle->owned.push_back(t);

@@ -29,6 +29,7 @@ struct pt_request {
     portico::Cycle *cycle = nullptr;
     portico::ServerConf *srv = nullptr;
     portico::LocationConf *loc = nullptr;
+    uint64_t serial = 0; // unique per request in the worker (pooled objects are reused)
 
     std::string head_buf; // the accepted head bytes; views below point here
     portico::http::RequestHead head;
@@ -85,6 +86,10 @@ struct pt_request {
     std::pmr::monotonic_buffer_resource arena{arena_buf, sizeof arena_buf};
 
     ~pt_request();
+    // Back to the state of a new request, keeping the capacity of its strings
+    // and vectors: requests are pooled per worker (http_connection.cc), so a
+    // keep-alive request allocates nothing here. Every member above is reset.
+    void recycle();
 };
 
 namespace portico {
@@ -93,6 +98,27 @@ using Request = ::pt_request;
 struct ListenGroup;
 
 enum class ConnState { ReadingHead, ReadingBody, Processing, Closing, Tunnel };
+
+// A request going out of use goes back to the worker's pool (recycled)
+// instead of being freed.
+struct RequestRelease {
+    void operator()(Request *r) const;
+};
+using RequestPtr = std::unique_ptr<Request, RequestRelease>;
+RequestPtr new_request(); // a pooled one when there is one
+
+// An IPv4 or IPv6 address in the room its family needs: sockaddr_storage
+// (128 bytes, mostly unused) was held by every idle connection (issue 8).
+// Converts to and from sockaddr_storage for code that wants one.
+union SockAddr {
+    sockaddr sa;
+    sockaddr_in in;
+    sockaddr_in6 in6;
+    SockAddr() : in6{} {}
+    SockAddr &operator=(const sockaddr_storage &ss);
+    operator sockaddr_storage() const;
+    void set(const sockaddr *from); // AF_INET or AF_INET6; anything else keeps only the family
+};
 
 struct PlainBev; // http_connection.cc: a plain bufferevent that outlives its connection's use
 
@@ -112,9 +138,9 @@ struct Connection {
     ConnState state = ConnState::ReadingHead;
     std::string peer_addr, local_addr;
     int peer_port = 0, local_port = 0;
-    sockaddr_storage peer{};
+    SockAddr peer;
     std::unique_ptr<http::RequestParser> parser; // only while a head is being read
-    std::unique_ptr<Request> req;
+    RequestPtr req;
     uint64_t requests = 0;
     uint32_t keepalive_ms = 0; // the idle wait the last request chose
     bool close_after_write = false;

@@ -117,42 +117,56 @@ int send_header(Request *r) {
 
     thread_local std::string out;
     out.clear();
+    using namespace std::string_view_literals;
     const char *text = status_line(status);
     if (status >= 100 && status <= 999) {
         char code[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', char('0' + status / 100),
                        char('0' + status / 10 % 10), char('0' + status % 10), ' '};
         out.append(code, sizeof code);
         if (text) out += text;
-        out += "\r\n";
+        out += "\r\n"sv;
     } else {
         char line[64];
         int n = snprintf(line, sizeof line, "HTTP/1.1 %03d %s\r\n", status, text ? text : "");
         out.append(line, size_t(n));
     }
-    out += *r->loc->server_tokens ? "Server: " PT_SERVER_NAME "/" PT_VERSION "\r\n"
-                                  : "Server: " PT_SERVER_NAME "\r\n";
-    out += "Date: ";
+    out += *r->loc->server_tokens ? "Server: " PT_SERVER_NAME "/" PT_VERSION "\r\nDate: "sv
+                                  : "Server: " PT_SERVER_NAME "\r\nDate: "sv;
     out += clock::http_date();
-    out += "\r\n";
+    out += "\r\n"sv;
     for (auto &[name, value] : r->out_headers) {
-        if (ieq(name, "Content-Length") || ieq(name, "Connection") ||
-            ieq(name, "Transfer-Encoding"))
-            continue; // framing is ours
-        if (ieq(name, "Location")) absolute_location(r, value);
+        // framing is ours; Location is made absolute (by length first: most
+        // names are none of these)
+        switch (name.size()) {
+        case 14:
+            if (ieq(name, "Content-Length")) continue;
+            break;
+        case 10:
+            if (ieq(name, "Connection")) continue;
+            break;
+        case 17:
+            if (ieq(name, "Transfer-Encoding")) continue;
+            break;
+        case 8:
+            if (ieq(name, "Location")) absolute_location(r, value);
+            break;
+        default:
+            break;
+        }
         out += name;
-        out += ": ";
+        out += ": "sv;
         out += value;
-        out += "\r\n";
+        out += "\r\n"sv;
     }
     if (body_allowed || head) {
         if (r->content_length >= 0) {
             char num[24];
             auto res = std::to_chars(num, num + sizeof num, r->content_length);
-            out += "Content-Length: ";
+            out += "Content-Length: "sv;
             out.append(num, res.ptr);
-            out += "\r\n";
+            out += "\r\n"sv;
         } else if (!head && r->head.version == 11) {
-            out += "Transfer-Encoding: chunked\r\n";
+            out += "Transfer-Encoding: chunked\r\n"sv;
             r->chunked_out = true;
         } else if (!head) {
             r->keep_alive = false; // close-delimited
@@ -164,11 +178,11 @@ int send_header(Request *r) {
     if (int64_t(r->c->requests) >= *r->loc->keepalive_requests || *r->loc->keepalive_timeout <= 0)
         r->keep_alive = false;
     if (status == 101) {
-        out += "Connection: upgrade\r\n"; // a tunnel follows (tunnel.cc)
+        out += "Connection: upgrade\r\n"sv; // a tunnel follows (tunnel.cc)
     } else if (r->keep_alive) {
-        out += "Connection: keep-alive\r\n";
+        out += "Connection: keep-alive\r\n"sv;
     } else {
-        out += "Connection: close\r\n";
+        out += "Connection: close\r\n"sv;
     }
     if (add_header_status(status)) append_expires(r, out); // nginx: the same statuses
     if (r->loc->add_headers) {
@@ -183,7 +197,7 @@ int send_header(Request *r) {
             out += "\r\n";
         }
     }
-    out += "\r\n";
+    out += "\r\n"sv;
     r->bytes_sent += int64_t(out.size());
     bufferevent_write(r->c->bev, out.data(), out.size());
     return PT_OK;

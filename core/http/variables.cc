@@ -1,6 +1,7 @@
 // Variables ($uri, $http_host, ...): a table of names → getters appending
 // to an output string, plus nginx's prefix families ($http_, $arg_,
 // $cookie_, $sent_http_). Values are computed on demand, never stored.
+#include "base/ascii.h"
 #include "base/clock.h"
 #include "base/version.h"
 #include "cgi/cgi_conf.h"
@@ -19,13 +20,13 @@ namespace portico {
 namespace {
 using Getter = bool (*)(Request *r, std::string &out);
 
-bool ieq(std::string_view a, std::string_view b) {
+// ASCII case-insensitive, '_' equal to '-' ($http_x_real_ip names X-Real-IP);
+// inline and locale-free: modules look headers up several times per request
+inline bool ieq(std::string_view a, std::string_view b) {
     if (a.size() != b.size()) return false;
     for (size_t i = 0; i < a.size(); i++) {
-        char x = a[i], y = b[i];
-        if (x == '_') x = '-';
-        if (y == '_') y = '-';
-        if (tolower((unsigned char)x) != tolower((unsigned char)y)) return false;
+        char x = ascii::to_lower(a[i]), y = ascii::to_lower(b[i]);
+        if (x != y && !((x == '_' || x == '-') && (y == '_' || y == '-'))) return false;
     }
     return true;
 }
