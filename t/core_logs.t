@@ -135,6 +135,19 @@ my $date = qr{\[\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\]};
 
 $s->stop;
 
+# $request_id is unique across processes: every worker (and every start) has
+# its own random sequence, not one fixed seed that forked workers share
+{
+    my %seen;
+    for my $start (1 .. 3) {
+        ok $s->start, "start $start";
+        my $id = $s->get('/id')->{body};
+        like $id, qr/^[0-9a-f]{32}$/, "start $start: a request id";
+        ok !$seen{$id}++, "start $start: its first request id was not seen before";
+        $s->stop;
+    }
+}
+
 # ---------------------------------------------------------------- error_log levels
 
 # The same events at three levels: "portico started" is a notice, an

@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 #include <cstring>
 #include <netinet/tcp.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -260,9 +261,19 @@ void on_header_timeout(evutil_socket_t, short, void *arg) {
     connection_close(c);
 }
 
-uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+// Seeded per process on first use (workers fork before any request, so the
+// master's never-used state is not shared): a fixed seed gave every worker
+// and every start the same ids. The kernel's randomness, else time and pid.
+uint64_t rng_state = 0;
 uint64_t next_random() {
     // xorshift64*: request ids need to be unique, not secret
+    while (rng_state == 0) {
+        if (getrandom(&rng_state, sizeof rng_state, GRND_NONBLOCK) != ssize_t(sizeof rng_state)) {
+            timespec ts{};
+            clock_gettime(CLOCK_REALTIME, &ts);
+            rng_state = (uint64_t(ts.tv_sec) << 32) ^ uint64_t(ts.tv_nsec) ^ (uint64_t(getpid()) << 16);
+        }
+    }
     rng_state ^= rng_state >> 12;
     rng_state ^= rng_state << 25;
     rng_state ^= rng_state >> 27;
