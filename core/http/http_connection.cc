@@ -612,9 +612,51 @@ void flush_output(Connection *c) {
     if (c->close_after_write || c->waiting_drain) on_write(c->bev, c);
 }
 
+// Output added outside process_input (an upstream's answer, a pumped body)
+// is written at the end of this loop pass rather than after a writability
+// wait: enabling EV_WRITE first cost two epoll_ctl and an epoll_wait per
+// gateway response. Pieces added in one pass (head, body, end) still leave
+// in one write; a full socket falls back to EV_WRITE in flush_output.
+struct FlushQueue {
+    event *ev = nullptr;
+    bool armed = false;
+    std::vector<Connection *> conns; // a closed connection's entry is nulled
+};
+FlushQueue &flush_queue() {
+    static auto *q = new FlushQueue; // never freed: LSan sees it reachable
+    return *q;
+}
+
+void on_flush(evutil_socket_t, short, void *) {
+    auto &q = flush_queue();
+    q.armed = false;
+    clock::update();
+    // by index: a flush may queue more (handled in this pass) or close others
+    for (size_t i = 0; i < q.conns.size(); i++) {
+        Connection *c = q.conns[i];
+        if (!c) continue;
+        c->flush_queued = false;
+        q.conns[i] = nullptr;
+        if (c->bev && c->state != ConnState::Closing) flush_output(c);
+    }
+    q.conns.clear();
+}
+
 void on_output_added(evbuffer *, const evbuffer_cb_info *info, void *arg) {
     Connection *c = static_cast<PlainBev *>(arg)->c;
     if (!c || info->n_added == 0 || c->in_process || !c->bev) return;
+    if (c->direct_write && c->state != ConnState::Tunnel && c->state != ConnState::Closing) {
+        if (c->flush_queued) return;
+        auto &q = flush_queue();
+        if (!q.ev) q.ev = event_new(c->worker->base, -1, 0, on_flush, nullptr);
+        c->flush_queued = true;
+        q.conns.push_back(c);
+        if (!q.armed) {
+            q.armed = true;
+            event_active(q.ev, EV_TIMEOUT, 0);
+        }
+        return;
+    }
     if (!(bufferevent_get_enabled(c->bev) & EV_WRITE)) bufferevent_enable(c->bev, EV_WRITE);
 }
 
@@ -818,6 +860,11 @@ void connection_close(Connection *c) {
     Worker *w = c->worker;
     if (c->req && c->req->pending) abort_request(c->req.get());
     c->req.reset();
+    if (c->flush_queued) {
+        for (Connection *&q : flush_queue().conns)
+            if (q == c) q = nullptr;
+        c->flush_queued = false;
+    }
     tunnel_free(c);
     event_free(c->header_timer); // deletes it first (parked: it watches the socket)
     bool own_fd = c->plain || c->parked; // a TLS bufferevent closes its socket
@@ -882,9 +929,10 @@ void request_done(Request *r) {
         if (c->direct_write && keepalive_ms > kParkDelayMs) {
             c->keepalive_ms = uint32_t(std::min<int64_t>(keepalive_ms - kParkDelayMs, UINT32_MAX));
             arm_timer(c, kParkDelayMs, true);
-            if (!was_async && !event_pending(c->plain->watch, EV_READ, nullptr)) {
+            if (!event_pending(c->plain->watch, EV_READ, nullptr)) {
                 // the watch reads the next request instead of the bufferevent
-                // (added first: epoll sees no change)
+                // (added first: epoll sees no change; the bufferevent kept
+                // reading during an asynchronous request too)
                 event_add(c->plain->watch, nullptr);
                 bufferevent_disable(c->bev, EV_READ);
             }
@@ -901,7 +949,8 @@ void request_done(Request *r) {
     // a synchronous request returns into process_input's loop; an
     // asynchronous one resumes reading here
     if (was_async) {
-        bufferevent_enable(c->bev, EV_READ);
+        if (!c->plain || !event_pending(c->plain->watch, EV_READ, nullptr))
+            bufferevent_enable(c->bev, EV_READ);
         process_input(c);
     }
 }

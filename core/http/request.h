@@ -153,6 +153,7 @@ struct Connection {
     bool linger = false;       // unread client bytes may follow: lingering close
     bool direct_write = false; // plain socket: process_input writes its output itself
     bool in_process = false;   // inside process_input (output is flushed at its end)
+    bool flush_queued = false; // output added outside process_input: written at the pass's end
     void *tunnel = nullptr; // after a 101 (tunnel.cc)
 };
 
