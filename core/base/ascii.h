@@ -10,9 +10,8 @@
 namespace portico::ascii {
 
 namespace detail {
-// RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
-//                          "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
-constexpr std::array<bool, 256> make_tchar_table() {
+// DIGIT / ALPHA and the given punctuation
+constexpr std::array<bool, 256> make_alnum_table(std::string_view extra) {
     std::array<bool, 256> t{};
     for (int c = '0'; c <= '9'; ++c) {
         t[c] = true;
@@ -21,12 +20,14 @@ constexpr std::array<bool, 256> make_tchar_table() {
         t[c] = true;
         t[c - 'a' + 'A'] = true;
     }
-    for (char c : std::string_view("!#$%&'*+-.^_`|~")) {
+    for (char c : extra) {
         t[static_cast<unsigned char>(c)] = true;
     }
     return t;
 }
-inline constexpr std::array<bool, 256> kTchar = make_tchar_table();
+// RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+//                          "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+inline constexpr std::array<bool, 256> kTchar = make_alnum_table("!#$%&'*+-.^_`|~");
 
 // RFC 9110 §5.5: field-vchar / obs-text / SP / HTAB, i.e. anything but a CTL other than HTAB
 constexpr std::array<bool, 256> make_field_value_table() {
@@ -40,21 +41,7 @@ constexpr std::array<bool, 256> make_field_value_table() {
 inline constexpr std::array<bool, 256> kFieldValue = make_field_value_table();
 
 // RFC 3986 §3.2.2 reg-name = *( unreserved / pct-encoded / sub-delims )
-constexpr std::array<bool, 256> make_reg_name_table() {
-    std::array<bool, 256> t{};
-    for (int c = '0'; c <= '9'; ++c) {
-        t[c] = true;
-    }
-    for (int c = 'a'; c <= 'z'; ++c) {
-        t[c] = true;
-        t[c - 'a' + 'A'] = true;
-    }
-    for (char c : std::string_view("-._~!$&'()*+,;=%")) {
-        t[static_cast<unsigned char>(c)] = true;
-    }
-    return t;
-}
-inline constexpr std::array<bool, 256> kRegName = make_reg_name_table();
+inline constexpr std::array<bool, 256> kRegName = make_alnum_table("-._~!$&'()*+,;=%");
 } // namespace detail
 
 constexpr unsigned char byte(char c) {
