@@ -36,17 +36,21 @@ bool was_tried(const PickState &st, size_t i) {
     return st.tried(i);
 }
 
+} // namespace
+
 // One pass of smooth WRR (Nginx's 2012 algorithm): every usable server gains
 // its effective weight, the richest wins and pays the total. Over any window
 // of sum(weights) picks each server gets exactly its weight, interleaved
 // (5:1:1 → a a b a c a a), not in bursts.
-UpstreamServer *swrr(Upstream &u, PickState &st, bool backup, int64_t now) {
+UpstreamServer *pick_weighted(Upstream &u, PickState &st, bool backup, const std::string *name,
+                              int64_t now) {
     UpstreamServer *best = nullptr;
     size_t best_i = 0;
     int total = 0;
     for (size_t i = 0; i < u.servers.size(); i++) {
         UpstreamServer &s = u.servers[i];
-        if (s.backup != backup || was_tried(st, i) || !usable(s, now)) continue;
+        if (s.backup != backup || (name && s.server != *name) || was_tried(st, i) || !usable(s, now))
+            continue;
         s.current_weight += s.effective_weight;
         total += s.effective_weight;
         // a server that failed recovers its weight one step per pick
@@ -61,6 +65,7 @@ UpstreamServer *swrr(Upstream &u, PickState &st, bool backup, int64_t now) {
     return take(u, st, best_i, now);
 }
 
+namespace {
 class RoundRobin final : public Balancer {
   public:
     const char *name() const override { return "round-robin"; }
@@ -78,8 +83,8 @@ UpstreamServer *pick_round_robin(Upstream &u, PickState &st, int64_t now) {
         if (was_tried(st, 0) || s.down || (s.max_conns && s.active >= s.max_conns)) return nullptr;
         return take(u, st, 0, now);
     }
-    if (UpstreamServer *s = swrr(u, st, false, now)) return s;
-    return swrr(u, st, true, now);
+    if (UpstreamServer *s = pick_weighted(u, st, false, nullptr, now)) return s;
+    return pick_weighted(u, st, true, nullptr, now);
 }
 
 bool report(Upstream &u, UpstreamServer &s, bool failed, int64_t now) {

@@ -68,6 +68,11 @@ bool usable(const UpstreamServer &s, int64_t now_ms);
 // Smooth weighted round-robin over the primaries, then over the backups when
 // no primary is usable. The fallback of every other method.
 UpstreamServer *pick_round_robin(Upstream &u, PickState &st, int64_t now_ms);
+// One smooth weighted round-robin pick among the usable, untried servers of
+// one kind (primary or backup), optionally only the addresses of one
+// `server` name (consistent hash: a name's addresses share its ring points).
+UpstreamServer *pick_weighted(Upstream &u, PickState &st, bool backup, const std::string *name,
+                              int64_t now_ms);
 // Bookkeeping for a server a method chose (tried bit, fail_timeout probe).
 UpstreamServer *take(Upstream &u, PickState &st, size_t index, int64_t now_ms);
 // Passive health: the outcome of an attempt on s. Returns true when this

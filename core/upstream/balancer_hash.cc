@@ -168,24 +168,7 @@ class ConsistentHash final : public Balancer {
         }
         for (;;) {
             const std::string &owner = u.servers[ring_[st.hash % ring_.size()].server].server;
-            UpstreamServer *best = nullptr;
-            size_t best_i = 0;
-            int total = 0;
-            for (size_t i = 0; i < u.servers.size(); i++) {
-                UpstreamServer &s = u.servers[i];
-                if (s.backup || s.server != owner || was_tried(st, i) || !usable(s, now)) continue;
-                s.current_weight += s.effective_weight;
-                total += s.effective_weight;
-                if (s.effective_weight < s.weight) s.effective_weight++;
-                if (!best || s.current_weight > best->current_weight) {
-                    best = &s;
-                    best_i = i;
-                }
-            }
-            if (best) {
-                best->current_weight -= total;
-                return take(u, st, best_i, now);
-            }
+            if (UpstreamServer *s = pick_weighted(u, st, false, &owner, now)) return s;
             st.hash++;
             if (++st.tries > kMaxProbes) return pick_round_robin(u, st, now);
         }
