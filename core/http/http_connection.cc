@@ -234,17 +234,44 @@ void addr_to_text(const sockaddr *sa, std::string &out, int &port) {
     out = buf;
 }
 
+int64_t mono_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// The header timer is handed to libevent only when it must fire earlier
+// than it is set to: a keep-alive request disarms it when its head arrives
+// and re-arms it when its response is done, and doing both in libevent cost
+// an event_del and an event_add (~350 instructions) per request. Disarming
+// only clears header_timer_armed; a timer that fires before the deadline it
+// now serves sets itself again for the rest, so every timeout still fires
+// at its exact deadline, never earlier.
 void arm_timer(Connection *c, int64_t ms, bool park = false) {
-    timeval tv = ms_tv(ms);
-    evtimer_add(c->header_timer, &tv);
+    int64_t due = mono_ms() + ms;
+    c->timer_deadline = due;
     c->header_timer_armed = true;
     c->park_pending = park;
+    if (c->timer_set_for != 0 && c->timer_set_for <= due) return;
+    timeval tv = ms_tv(ms);
+    evtimer_add(c->header_timer, &tv);
+    c->timer_set_for = due;
 }
+
+void disarm_timer(Connection *c) { c->header_timer_armed = false; }
 
 void park(Connection *c);
 
 void on_header_timeout(evutil_socket_t, short, void *arg) {
     auto *c = static_cast<Connection *>(arg);
+    c->timer_set_for = 0;
+    if (!c->header_timer_armed) return; // disarmed since it was set
+    if (int64_t left = c->timer_deadline - mono_ms(); left > 0) {
+        timeval tv = ms_tv(left);
+        evtimer_add(c->header_timer, &tv);
+        c->timer_set_for = c->timer_deadline;
+        return;
+    }
     clock::update();
     if (c->park_pending) {
         // idle for kParkDelayMs: park, unless output is still draining
@@ -523,10 +550,7 @@ void head_from_fresh(Connection *c, std::string_view fresh) {
         std::string_view buffered = fresh.substr(0, std::min(fresh.size(), max_head_of(c) + 1));
         if (c->parser->feed(buffered, t_head).state == http::ParseState::Done) {
             whole = true;
-            if (c->header_timer_armed) {
-                evtimer_del(c->header_timer);
-                c->header_timer_armed = false;
-            }
+            disarm_timer(c);
             c->idle = false;
             take_head(c, buffered);
             rest.remove_prefix(c->req->head.head_len);
@@ -574,10 +598,7 @@ void process_input_loop(Connection *c, std::string_view fresh = {}) {
             if (pr.state == http::ParseState::Again) return;
             return refuse(c, pr.status, pr.reason, nullptr);
         }
-        if (c->header_timer_armed) {
-            evtimer_del(c->header_timer);
-            c->header_timer_armed = false;
-        }
+        disarm_timer(c);
         c->idle = false;
         take_head(c, buffered);
         evbuffer_drain(in, c->req->head.head_len);
@@ -670,6 +691,7 @@ void park(Connection *c) {
     release_parser(c);
     evtimer_del(c->header_timer);
     c->header_timer_armed = false;
+    c->timer_set_for = 0;
     event_assign(c->header_timer, c->worker->base, c->fd, EV_READ | EV_PERSIST, on_parked, c);
     timeval tv = ms_tv(c->keepalive_ms);
     event_add(c->header_timer, &tv);
@@ -710,16 +732,31 @@ void on_parked(evutil_socket_t, short what, void *arg) {
     read_woken(c);
 }
 
-// The socket of an idle, unparked connection became readable: the
-// bufferevent reads again from here on (it joins the watch before the watch
-// goes, so epoll sees no change). The park timer keeps running until a head
-// is complete, as before.
+// The socket of an idle, unparked connection became readable. The watch
+// stays the reader while the connection keeps coming back to idle (a whole
+// head answered at once, the usual keep-alive case): handing reading to the
+// bufferevent and back cost two event_add and two event_del per request.
+// Anything else (a partial head or pipelined bytes left in the input, a
+// body, an asynchronous request) hands reading to the bufferevent, which
+// joins the watch before the watch goes, so epoll sees no change.
+Connection *t_woken = nullptr; // nulled by connection_close (not a field: idle bytes)
 void on_idle_read(evutil_socket_t, short, void *arg) {
     auto *c = static_cast<Connection *>(arg);
     clock::update();
-    bufferevent_enable(c->bev, EV_READ);
-    event_del(c->plain->watch);
+    t_woken = c;
     read_woken(c);
+    if (!t_woken) return; // closed
+    t_woken = nullptr;
+    if (!c->plain || !event_pending(c->plain->watch, EV_READ, nullptr)) return;
+    // reading enabled by the request (a body, a tunnel), or disabled for good
+    // (a refusal, a last response): the watch only goes
+    if (!(bufferevent_get_enabled(c->bev) & EV_READ) && !c->close_after_write) {
+        if (c->state == ConnState::ReadingHead && !c->req && !c->waiting_drain &&
+            evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+            return;
+        bufferevent_enable(c->bev, EV_READ);
+    }
+    event_del(c->plain->watch);
 }
 
 void process_input(Connection *c, std::string_view fresh) {
@@ -857,6 +894,7 @@ void connection_accept(Worker *w, ListenGroup *g, int fd, sockaddr *sa, int) {
 
 void connection_close(Connection *c) {
     if (!c->bev && !c->parked) return;
+    if (c == t_woken) t_woken = nullptr;
     Worker *w = c->worker;
     if (c->req && c->req->pending) abort_request(c->req.get());
     c->req.reset();

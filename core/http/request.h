@@ -146,6 +146,9 @@ struct Connection {
     bool close_after_write = false;
     bool waiting_drain = false;  // pipelined input waits for the output to drain
     bool header_timer_armed = false;
+    // arm_timer's deadline, and when the libevent timer is set to fire (0: not
+    // pending); see arm_timer (monotonic milliseconds)
+    int64_t timer_deadline = 0, timer_set_for = 0;
     bool idle = false; // between requests on a keep-alive connection
     bool plain_on_tls = false; // plain HTTP arrived on a TLS listener
     bool parked = false;       // idle with its bufferevent given back (plain only)
