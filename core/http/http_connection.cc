@@ -482,6 +482,7 @@ void begin_body(Connection *c) {
     if (r->head.expect_continue && r->head.version == 11 &&
         evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        out_spill(c);
         bufferevent_write(c->bev, cont, sizeof cont - 1);
     }
 }
@@ -609,6 +610,17 @@ void process_input_loop(Connection *c, std::string_view fresh = {}) {
     }
 }
 
+struct OutStash {
+    Connection *owner = nullptr; // the connection whose bytes buf holds
+    std::string buf;
+};
+OutStash &out_stash_state() {
+    static auto *s = new OutStash; // never freed: LSan sees it reachable
+    return *s;
+}
+// pipelined responses gather up to this much before the bufferevent takes over
+constexpr size_t kStashMax = 64 * 1024;
+
 // Plain connections write what the requests just answered at once, as nginx
 // does, instead of arming the write event and writing on the next loop turn:
 // that costs two epoll_ctl and one epoll_wait per keep-alive request. The
@@ -617,6 +629,25 @@ void process_input_loop(Connection *c, std::string_view fresh = {}) {
 void flush_output(Connection *c) {
     evbuffer *out = bufferevent_get_output(c->bev);
     int fd = bufferevent_getfd(c->bev);
+    OutStash &st = out_stash_state();
+    if (st.owner == c) {
+        st.owner = nullptr;
+        std::string_view left = st.buf;
+        // the stash was started on an empty output and nothing joined it since
+        if (evbuffer_get_length(out) == 0) {
+            ssize_t n = send(fd, left.data(), left.size(), MSG_NOSIGNAL);
+            if (n > 0) left.remove_prefix(size_t(n));
+        }
+        // the rest (a full socket, an error) takes the bufferevent's way,
+        // which also reports the error; not seen by on_output_added
+        if (!left.empty()) {
+            bool was = c->in_process;
+            c->in_process = true;
+            evbuffer_add(out, left.data(), left.size());
+            c->in_process = was;
+        }
+        st.buf.clear();
+    }
     // the bufferevent keeps its output's start frozen against other drains;
     // its own write callback thaws it the same way around its write
     evbuffer_unfreeze(out, 1);
@@ -773,7 +804,7 @@ void process_input(Connection *c, std::string_view fresh) {
     if (!c->bev || c->state == ConnState::Closing) return;
     // A partial head (a slow client: one read per byte) wrote nothing and
     // has nothing to flush: skip the freeze/disable round of flush_output.
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 && !c->close_after_write &&
+    if (out_pending(c) == 0 && !c->close_after_write &&
         !c->waiting_drain && !(bufferevent_get_enabled(c->bev) & EV_WRITE))
         return;
     flush_output(c);
@@ -792,7 +823,7 @@ void on_write(bufferevent *, void *arg) {
         // it can arrive after more output was queued (a body pumped from the
         // event loop, a response behind a drained one); shutting down then
         // would cut that output.
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) return;
+        if (out_pending(c) > 0) return;
         int fd = bufferevent_getfd(c->bev);
         // Nothing unread and none expected (no refused or unread body): close
         // now, as nginx does without r->lingering_close. Lingering here cost
@@ -895,6 +926,10 @@ void connection_accept(Worker *w, ListenGroup *g, int fd, sockaddr *sa, int) {
 void connection_close(Connection *c) {
     if (!c->bev && !c->parked) return;
     if (c == t_woken) t_woken = nullptr;
+    if (OutStash &st = out_stash_state(); st.owner == c) {
+        st.owner = nullptr;
+        st.buf.clear();
+    }
     Worker *w = c->worker;
     if (c->req && c->req->pending) abort_request(c->req.get());
     c->req.reset();
@@ -957,7 +992,7 @@ void request_done(Request *r) {
         if (had_body) c->linger = true;
         c->close_after_write = true;
         bufferevent_disable(c->bev, EV_READ);
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) on_write(c->bev, c);
+        if (out_pending(c) == 0) on_write(c->bev, c);
         return;
     }
     c->state = ConnState::ReadingHead;
@@ -980,7 +1015,7 @@ void request_done(Request *r) {
     }
     // Pipelined requests wait while much output is pending, so a client
     // that does not read cannot make us buffer without bound.
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 256 * 1024) {
+    if (out_pending(c) > 256 * 1024) {
         c->waiting_drain = true;
         return;
     }
@@ -991,6 +1026,33 @@ void request_done(Request *r) {
             bufferevent_enable(c->bev, EV_READ);
         process_input(c);
     }
+}
+
+std::string *out_stash(Connection *c, size_t adding) {
+    OutStash &st = out_stash_state();
+    if (st.owner == c) {
+        if (st.buf.size() + adding <= kStashMax) return &st.buf;
+        out_spill(c);
+        return nullptr;
+    }
+    if (!c->direct_write || !c->in_process || st.owner || adding > kStashMax ||
+        evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+        return nullptr;
+    st.owner = c;
+    return &st.buf;
+}
+
+void out_spill(Connection *c) {
+    OutStash &st = out_stash_state();
+    if (st.owner != c) return;
+    st.owner = nullptr;
+    evbuffer_add(bufferevent_get_output(c->bev), st.buf.data(), st.buf.size());
+    st.buf.clear();
+}
+
+size_t out_pending(Connection *c) {
+    const OutStash &st = out_stash_state();
+    return evbuffer_get_length(bufferevent_get_output(c->bev)) + (st.owner == c ? st.buf.size() : 0);
 }
 
 void connection_resume(Connection *c) { process_input(c); }

@@ -180,6 +180,16 @@ void finalize_request(Request *r, int rc);
 int internal_redirect(Request *r, std::string_view uri, std::string_view args);
 int named_redirect(Request *r, LocationConf *named);
 
+// http_connection.cc: a plain connection's output made while process_input
+// runs is gathered here and leaves in one send at its end (flush_output),
+// without going through the bufferevent's output (a chain allocation, the
+// copies, the callbacks and a drain per response). Bytes here always follow
+// the bufferevent's: it is used only while that output is empty, and
+// out_spill moves it there before anything else is added to it.
+std::string *out_stash(Connection *c, size_t adding); // null: use the bufferevent
+void out_spill(Connection *c);
+size_t out_pending(Connection *c); // the output not yet written: bufferevent and stash
+
 // response.cc
 int send_header(Request *r);
 int send_data(Request *r, const void *data, size_t len);

@@ -115,8 +115,13 @@ int send_header(Request *r) {
     bool head = r->head.method == "HEAD";
     bool body_allowed = status_has_body(status);
 
-    thread_local std::string out;
-    out.clear();
+    // built in place in the connection's output stash when it takes it
+    // (a small head always fits)
+    thread_local std::string own;
+    std::string *stash = out_stash(r->c, 4096);
+    std::string &out = stash ? *stash : own;
+    if (!stash) out.clear();
+    size_t start = out.size();
     using namespace std::string_view_literals;
     const char *text = status_line(status);
     if (status >= 100 && status <= 999) {
@@ -198,8 +203,8 @@ int send_header(Request *r) {
         }
     }
     out += "\r\n"sv;
-    r->bytes_sent += int64_t(out.size());
-    bufferevent_write(r->c->bev, out.data(), out.size());
+    r->bytes_sent += int64_t(out.size() - start);
+    if (!stash) bufferevent_write(r->c->bev, out.data(), out.size());
     return PT_OK;
 }
 
@@ -311,6 +316,7 @@ BodyPump *pump_start(Request *r) {
     if (BodyPump *p = pump_of(r)) return p;
     auto *p = new BodyPump;
     p->r = r;
+    out_spill(r->c); // the pump watches the bufferevent's output: what came before goes there first
     p->out = bufferevent_get_output(r->c->bev);
     p->resume = event_new(bufferevent_get_base(r->c->bev), -1, 0, on_pump_resume, p);
     p->watch = evbuffer_add_cb(p->out, on_output_change, p);
@@ -343,12 +349,22 @@ int write_body(Request *r, std::string_view piece, bool last) {
     if (last && r->chunked_out && r->head.method != "HEAD" && !r->last_written) {
         r->last_written = true;
         if (len) write_body(r, piece, false);
-        bufferevent_write(r->c->bev, "0\r\n\r\n", 5);
+        if (std::string *st = out_stash(r->c, 5)) *st += "0\r\n\r\n";
+        else bufferevent_write(r->c->bev, "0\r\n\r\n", 5);
         return PT_OK;
     }
     if (len == 0 || r->head.method == "HEAD" || !status_has_body(r->status)) return PT_OK;
-    evbuffer *out = bufferevent_get_output(r->c->bev);
-    if (r->chunked_out) {
+    if (std::string *st = out_stash(r->c, len + 32)) {
+        if (r->chunked_out) {
+            char sz[24];
+            int n = snprintf(sz, sizeof sz, "%zx\r\n", len);
+            st->append(sz, size_t(n));
+            st->append(static_cast<const char *>(data), len);
+            *st += "\r\n";
+        } else {
+            st->append(static_cast<const char *>(data), len);
+        }
+    } else if (evbuffer *out = bufferevent_get_output(r->c->bev); r->chunked_out) {
         char sz[24];
         int n = snprintf(sz, sizeof sz, "%zx\r\n", len);
         evbuffer_add(out, sz, size_t(n));
@@ -379,6 +395,7 @@ int send_file(Request *r, int fd, int64_t off, int64_t len) {
         p->queue.push_back(std::move(s));
         return p->waiting ? PT_OK : pump_feed(p);
     }
+    out_spill(r->c); // what came before goes first
     evbuffer *out = bufferevent_get_output(r->c->bev);
     if (r->chunked_out) {
         char sz[24];
