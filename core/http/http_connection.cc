@@ -109,6 +109,7 @@ struct PlainBev {
     // next request is read by on_idle_read with one recv (no FIONREAD). Here,
     // not in Connection: a parked connection holds no PlainBev.
     event *watch = nullptr;
+    bool watching = false; // watch is added (kept here: event_pending costs a call)
 };
 
 namespace {
@@ -202,6 +203,7 @@ void take_plain_bev(Connection *c) {
         evbuffer_add_cb(bufferevent_get_output(pb->bev), on_output_added, pb);
     }
     event_assign(pb->watch, c->worker->base, c->fd, EV_READ | EV_PERSIST, on_idle_read, c);
+    pb->watching = false;
     pb->c = c;
     c->plain = pb;
     c->bev = pb->bev;
@@ -637,6 +639,13 @@ void flush_output(Connection *c) {
         if (evbuffer_get_length(out) == 0) {
             ssize_t n = send(fd, left.data(), left.size(), MSG_NOSIGNAL);
             if (n > 0) left.remove_prefix(size_t(n));
+            if (left.empty()) {
+                // all out (the usual case): nothing for the bufferevent to do
+                st.buf.clear();
+                if (bufferevent_get_enabled(c->bev) & EV_WRITE) bufferevent_disable(c->bev, EV_WRITE);
+                if (c->close_after_write || c->waiting_drain) on_write(c->bev, c);
+                return;
+            }
         }
         // the rest (a full socket, an error) takes the bufferevent's way,
         // which also reports the error; not seen by on_output_added
@@ -728,6 +737,7 @@ void park(Connection *c) {
     event_add(c->header_timer, &tv);
     PlainBev *pb = c->plain;
     event_del(pb->watch); // after ours is added: epoll sees no change
+    pb->watching = false;
     bufferevent_setcb(pb->bev, nullptr, nullptr, nullptr, nullptr);
     bufferevent_setfd(pb->bev, -1);
     pb->c = nullptr;
@@ -778,7 +788,7 @@ void on_idle_read(evutil_socket_t, short, void *arg) {
     read_woken(c);
     if (!t_woken) return; // closed
     t_woken = nullptr;
-    if (!c->plain || !event_pending(c->plain->watch, EV_READ, nullptr)) return;
+    if (!c->plain || !c->plain->watching) return;
     // reading enabled by the request (a body, a tunnel), or disabled for good
     // (a refusal, a last response): the watch only goes
     if (!(bufferevent_get_enabled(c->bev) & EV_READ) && !c->close_after_write) {
@@ -788,6 +798,7 @@ void on_idle_read(evutil_socket_t, short, void *arg) {
         bufferevent_enable(c->bev, EV_READ);
     }
     event_del(c->plain->watch);
+    c->plain->watching = false;
 }
 
 void process_input(Connection *c, std::string_view fresh) {
@@ -1002,11 +1013,12 @@ void request_done(Request *r) {
         if (c->direct_write && keepalive_ms > kParkDelayMs) {
             c->keepalive_ms = uint32_t(std::min<int64_t>(keepalive_ms - kParkDelayMs, UINT32_MAX));
             arm_timer(c, kParkDelayMs, true);
-            if (!event_pending(c->plain->watch, EV_READ, nullptr)) {
+            if (!c->plain->watching) {
                 // the watch reads the next request instead of the bufferevent
                 // (added first: epoll sees no change; the bufferevent kept
                 // reading during an asynchronous request too)
                 event_add(c->plain->watch, nullptr);
+                c->plain->watching = true;
                 bufferevent_disable(c->bev, EV_READ);
             }
         } else {
@@ -1022,7 +1034,7 @@ void request_done(Request *r) {
     // a synchronous request returns into process_input's loop; an
     // asynchronous one resumes reading here
     if (was_async) {
-        if (!c->plain || !event_pending(c->plain->watch, EV_READ, nullptr))
+        if (!c->plain || !c->plain->watching)
             bufferevent_enable(c->bev, EV_READ);
         process_input(c);
     }

@@ -102,7 +102,7 @@ void set_header(Request *r, std::string_view name, std::string_view value, bool 
                 h.second.assign(value);
                 return;
             }
-    r->out_headers.emplace_back(std::string(name), std::string(value));
+    r->out_headers.emplace_back(name, value); // built in place: no temporaries
 }
 
 int send_header(Request *r) {
