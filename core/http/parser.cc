@@ -134,21 +134,21 @@ bool valid_host(std::string_view h) {
             port = rest.substr(1);
         }
     } else {
-        size_t colon = h.find(':');
-        std::string_view name = h.substr(0, colon);
-        if (name.empty()) {
-            return false;
-        }
-        for (char c : name) {
-            if (!ascii::is_reg_name_char(c)) {
+        // one pass for the name's end, its bytes and ".." (nginx refuses ".."
+        // in a host too: $host ends up in paths, root /srv/$host)
+        size_t colon = 0;
+        char prev = 0;
+        for (; colon < h.size() && h[colon] != ':'; ++colon) {
+            char c = h[colon];
+            if (!ascii::is_reg_name_char(c) || (c == '.' && prev == '.')) {
                 return false;
             }
+            prev = c;
         }
-        // nginx refuses ".." in a host too: $host ends up in paths (root /srv/$host).
-        if (name.find("..") != std::string_view::npos) {
+        if (colon == 0) {
             return false;
         }
-        if (colon != std::string_view::npos) {
+        if (colon < h.size()) {
             port = h.substr(colon + 1);
         }
     }
