@@ -142,13 +142,14 @@ struct Connection {
     std::unique_ptr<http::RequestParser> parser; // only while a head is being read
     RequestPtr req;
     uint64_t requests = 0;
+    // arm_timer's deadline, and when the libevent timer is set to fire (0: not
+    // pending); see arm_timer (monotonic milliseconds). Among the 8-byte
+    // fields: no padding around the bools below.
+    int64_t timer_deadline = 0, timer_set_for = 0;
     uint32_t keepalive_ms = 0; // the idle wait the last request chose
     bool close_after_write = false;
     bool waiting_drain = false;  // pipelined input waits for the output to drain
     bool header_timer_armed = false;
-    // arm_timer's deadline, and when the libevent timer is set to fire (0: not
-    // pending); see arm_timer (monotonic milliseconds)
-    int64_t timer_deadline = 0, timer_set_for = 0;
     bool idle = false; // between requests on a keep-alive connection
     bool plain_on_tls = false; // plain HTTP arrived on a TLS listener
     bool parked = false;       // idle with its bufferevent given back (plain only)
