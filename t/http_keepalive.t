@@ -136,6 +136,35 @@ sub req { my ($path, $extra) = @_; "GET $path HTTP/1.1\r\nHost: localhost\r\n" .
     ok $c->{closed}, 'idle keep-alive connection closed by keepalive_timeout';
 }
 
+# ---- keepalive_timeout runs from the last response: the timer left set for
+# the first request's deadline is not taken for the second's (http_connection
+# re-arms it lazily), nor does the second request's head cancel it for good
+{
+    my $c = client($s->port3);
+    send_raw($c, req('/'));
+    read_until($c, sub { responses($_[0]) >= 1 });
+    sleep 0.7;
+    send_raw($c, req('/'));
+    read_until($c, sub { responses($_[0]) >= 2 });
+    is responses($c->{in}), 2, 'second request after 0.7 s idle answered';
+    read_until($c, sub { 0 }, 0.6); # 1.3 s after the first response
+    ok !$c->{closed}, 'still open 0.6 s after the second response (keepalive_timeout 1s)';
+    my $t0 = time;
+    read_until($c, sub { 0 }, 5);
+    ok $c->{closed}, '... closed by keepalive_timeout after it';
+    cmp_ok time - $t0, '<', 1.5, '... within the timeout of the second response';
+    # a partial head after an idle wait gets client_header_timeout from its first byte
+    $c = client($s->port3);
+    send_raw($c, req('/'));
+    read_until($c, sub { responses($_[0]) >= 1 });
+    sleep 0.6;
+    send_raw($c, "GET / HTTP/1.1\r\n");
+    read_until($c, sub { 0 }, 0.7); # 1.3 s after the response, 0.7 s after the first byte
+    ok !$c->{closed}, 'partial head: not closed by the keep-alive deadline it replaced';
+    read_until($c, sub { 0 }, 5);
+    ok $c->{closed}, '... closed by client_header_timeout';
+}
+
 # ---- client_header_timeout closes a slow client
 {
     my $c = client($s->port3);

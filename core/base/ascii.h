@@ -28,6 +28,8 @@ constexpr std::array<bool, 256> make_alnum_table(std::string_view extra) {
 // RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
 //                          "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
 inline constexpr std::array<bool, 256> kTchar = make_alnum_table("!#$%&'*+-.^_`|~");
+// the usual field name: one table test per byte (underscores are a case of their own)
+inline constexpr std::array<bool, 256> kTcharNoUnderscore = make_alnum_table("!#$%&'*+-.^`|~");
 
 // RFC 9110 §5.5: field-vchar / obs-text / SP / HTAB, i.e. anything but a CTL other than HTAB
 constexpr std::array<bool, 256> make_field_value_table() {
@@ -50,6 +52,9 @@ constexpr unsigned char byte(char c) {
 
 constexpr bool is_tchar(char c) {
     return detail::kTchar[byte(c)];
+}
+constexpr bool is_tchar_no_underscore(char c) {
+    return detail::kTcharNoUnderscore[byte(c)];
 }
 constexpr bool is_digit(char c) {
     return c >= '0' && c <= '9';

@@ -109,6 +109,7 @@ struct PlainBev {
     // next request is read by on_idle_read with one recv (no FIONREAD). Here,
     // not in Connection: a parked connection holds no PlainBev.
     event *watch = nullptr;
+    bool watching = false; // watch is added (kept here: event_pending costs a call)
 };
 
 namespace {
@@ -202,6 +203,7 @@ void take_plain_bev(Connection *c) {
         evbuffer_add_cb(bufferevent_get_output(pb->bev), on_output_added, pb);
     }
     event_assign(pb->watch, c->worker->base, c->fd, EV_READ | EV_PERSIST, on_idle_read, c);
+    pb->watching = false;
     pb->c = c;
     c->plain = pb;
     c->bev = pb->bev;
@@ -234,17 +236,44 @@ void addr_to_text(const sockaddr *sa, std::string &out, int &port) {
     out = buf;
 }
 
+int64_t mono_ms() {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// The header timer is handed to libevent only when it must fire earlier
+// than it is set to: a keep-alive request disarms it when its head arrives
+// and re-arms it when its response is done, and doing both in libevent cost
+// an event_del and an event_add (~350 instructions) per request. Disarming
+// only clears header_timer_armed; a timer that fires before the deadline it
+// now serves sets itself again for the rest, so every timeout still fires
+// at its exact deadline, never earlier.
 void arm_timer(Connection *c, int64_t ms, bool park = false) {
-    timeval tv = ms_tv(ms);
-    evtimer_add(c->header_timer, &tv);
+    int64_t due = mono_ms() + ms;
+    c->timer_deadline = due;
     c->header_timer_armed = true;
     c->park_pending = park;
+    if (c->timer_set_for != 0 && c->timer_set_for <= due) return;
+    timeval tv = ms_tv(ms);
+    evtimer_add(c->header_timer, &tv);
+    c->timer_set_for = due;
 }
+
+void disarm_timer(Connection *c) { c->header_timer_armed = false; }
 
 void park(Connection *c);
 
 void on_header_timeout(evutil_socket_t, short, void *arg) {
     auto *c = static_cast<Connection *>(arg);
+    c->timer_set_for = 0;
+    if (!c->header_timer_armed) return; // disarmed since it was set
+    if (int64_t left = c->timer_deadline - mono_ms(); left > 0) {
+        timeval tv = ms_tv(left);
+        evtimer_add(c->header_timer, &tv);
+        c->timer_set_for = c->timer_deadline;
+        return;
+    }
     clock::update();
     if (c->park_pending) {
         // idle for kParkDelayMs: park, unless output is still draining
@@ -455,6 +484,7 @@ void begin_body(Connection *c) {
     if (r->head.expect_continue && r->head.version == 11 &&
         evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        out_spill(c);
         bufferevent_write(c->bev, cont, sizeof cont - 1);
     }
 }
@@ -523,10 +553,7 @@ void head_from_fresh(Connection *c, std::string_view fresh) {
         std::string_view buffered = fresh.substr(0, std::min(fresh.size(), max_head_of(c) + 1));
         if (c->parser->feed(buffered, t_head).state == http::ParseState::Done) {
             whole = true;
-            if (c->header_timer_armed) {
-                evtimer_del(c->header_timer);
-                c->header_timer_armed = false;
-            }
+            disarm_timer(c);
             c->idle = false;
             take_head(c, buffered);
             rest.remove_prefix(c->req->head.head_len);
@@ -574,10 +601,7 @@ void process_input_loop(Connection *c, std::string_view fresh = {}) {
             if (pr.state == http::ParseState::Again) return;
             return refuse(c, pr.status, pr.reason, nullptr);
         }
-        if (c->header_timer_armed) {
-            evtimer_del(c->header_timer);
-            c->header_timer_armed = false;
-        }
+        disarm_timer(c);
         c->idle = false;
         take_head(c, buffered);
         evbuffer_drain(in, c->req->head.head_len);
@@ -588,6 +612,17 @@ void process_input_loop(Connection *c, std::string_view fresh = {}) {
     }
 }
 
+struct OutStash {
+    Connection *owner = nullptr; // the connection whose bytes buf holds
+    std::string buf;
+};
+OutStash &out_stash_state() {
+    static auto *s = new OutStash; // never freed: LSan sees it reachable
+    return *s;
+}
+// pipelined responses gather up to this much before the bufferevent takes over
+constexpr size_t kStashMax = 64 * 1024;
+
 // Plain connections write what the requests just answered at once, as nginx
 // does, instead of arming the write event and writing on the next loop turn:
 // that costs two epoll_ctl and one epoll_wait per keep-alive request. The
@@ -596,6 +631,32 @@ void process_input_loop(Connection *c, std::string_view fresh = {}) {
 void flush_output(Connection *c) {
     evbuffer *out = bufferevent_get_output(c->bev);
     int fd = bufferevent_getfd(c->bev);
+    OutStash &st = out_stash_state();
+    if (st.owner == c) {
+        st.owner = nullptr;
+        std::string_view left = st.buf;
+        // the stash was started on an empty output and nothing joined it since
+        if (evbuffer_get_length(out) == 0) {
+            ssize_t n = send(fd, left.data(), left.size(), MSG_NOSIGNAL);
+            if (n > 0) left.remove_prefix(size_t(n));
+            if (left.empty()) {
+                // all out (the usual case): nothing for the bufferevent to do
+                st.buf.clear();
+                if (bufferevent_get_enabled(c->bev) & EV_WRITE) bufferevent_disable(c->bev, EV_WRITE);
+                if (c->close_after_write || c->waiting_drain) on_write(c->bev, c);
+                return;
+            }
+        }
+        // the rest (a full socket, an error) takes the bufferevent's way,
+        // which also reports the error; not seen by on_output_added
+        if (!left.empty()) {
+            bool was = c->in_process;
+            c->in_process = true;
+            evbuffer_add(out, left.data(), left.size());
+            c->in_process = was;
+        }
+        st.buf.clear();
+    }
     // the bufferevent keeps its output's start frozen against other drains;
     // its own write callback thaws it the same way around its write
     evbuffer_unfreeze(out, 1);
@@ -670,11 +731,13 @@ void park(Connection *c) {
     release_parser(c);
     evtimer_del(c->header_timer);
     c->header_timer_armed = false;
+    c->timer_set_for = 0;
     event_assign(c->header_timer, c->worker->base, c->fd, EV_READ | EV_PERSIST, on_parked, c);
     timeval tv = ms_tv(c->keepalive_ms);
     event_add(c->header_timer, &tv);
     PlainBev *pb = c->plain;
     event_del(pb->watch); // after ours is added: epoll sees no change
+    pb->watching = false;
     bufferevent_setcb(pb->bev, nullptr, nullptr, nullptr, nullptr);
     bufferevent_setfd(pb->bev, -1);
     pb->c = nullptr;
@@ -710,16 +773,32 @@ void on_parked(evutil_socket_t, short what, void *arg) {
     read_woken(c);
 }
 
-// The socket of an idle, unparked connection became readable: the
-// bufferevent reads again from here on (it joins the watch before the watch
-// goes, so epoll sees no change). The park timer keeps running until a head
-// is complete, as before.
+// The socket of an idle, unparked connection became readable. The watch
+// stays the reader while the connection keeps coming back to idle (a whole
+// head answered at once, the usual keep-alive case): handing reading to the
+// bufferevent and back cost two event_add and two event_del per request.
+// Anything else (a partial head or pipelined bytes left in the input, a
+// body, an asynchronous request) hands reading to the bufferevent, which
+// joins the watch before the watch goes, so epoll sees no change.
+Connection *t_woken = nullptr; // nulled by connection_close (not a field: idle bytes)
 void on_idle_read(evutil_socket_t, short, void *arg) {
     auto *c = static_cast<Connection *>(arg);
     clock::update();
-    bufferevent_enable(c->bev, EV_READ);
-    event_del(c->plain->watch);
+    t_woken = c;
     read_woken(c);
+    if (!t_woken) return; // closed
+    t_woken = nullptr;
+    if (!c->plain || !c->plain->watching) return;
+    // reading enabled by the request (a body, a tunnel), or disabled for good
+    // (a refusal, a last response): the watch only goes
+    if (!(bufferevent_get_enabled(c->bev) & EV_READ) && !c->close_after_write) {
+        if (c->state == ConnState::ReadingHead && !c->req && !c->waiting_drain &&
+            evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+            return;
+        bufferevent_enable(c->bev, EV_READ);
+    }
+    event_del(c->plain->watch);
+    c->plain->watching = false;
 }
 
 void process_input(Connection *c, std::string_view fresh) {
@@ -736,7 +815,7 @@ void process_input(Connection *c, std::string_view fresh) {
     if (!c->bev || c->state == ConnState::Closing) return;
     // A partial head (a slow client: one read per byte) wrote nothing and
     // has nothing to flush: skip the freeze/disable round of flush_output.
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 && !c->close_after_write &&
+    if (out_pending(c) == 0 && !c->close_after_write &&
         !c->waiting_drain && !(bufferevent_get_enabled(c->bev) & EV_WRITE))
         return;
     flush_output(c);
@@ -755,7 +834,7 @@ void on_write(bufferevent *, void *arg) {
         // it can arrive after more output was queued (a body pumped from the
         // event loop, a response behind a drained one); shutting down then
         // would cut that output.
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) return;
+        if (out_pending(c) > 0) return;
         int fd = bufferevent_getfd(c->bev);
         // Nothing unread and none expected (no refused or unread body): close
         // now, as nginx does without r->lingering_close. Lingering here cost
@@ -857,6 +936,11 @@ void connection_accept(Worker *w, ListenGroup *g, int fd, sockaddr *sa, int) {
 
 void connection_close(Connection *c) {
     if (!c->bev && !c->parked) return;
+    if (c == t_woken) t_woken = nullptr;
+    if (OutStash &st = out_stash_state(); st.owner == c) {
+        st.owner = nullptr;
+        st.buf.clear();
+    }
     Worker *w = c->worker;
     if (c->req && c->req->pending) abort_request(c->req.get());
     c->req.reset();
@@ -919,7 +1003,7 @@ void request_done(Request *r) {
         if (had_body) c->linger = true;
         c->close_after_write = true;
         bufferevent_disable(c->bev, EV_READ);
-        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) on_write(c->bev, c);
+        if (out_pending(c) == 0) on_write(c->bev, c);
         return;
     }
     c->state = ConnState::ReadingHead;
@@ -929,11 +1013,12 @@ void request_done(Request *r) {
         if (c->direct_write && keepalive_ms > kParkDelayMs) {
             c->keepalive_ms = uint32_t(std::min<int64_t>(keepalive_ms - kParkDelayMs, UINT32_MAX));
             arm_timer(c, kParkDelayMs, true);
-            if (!event_pending(c->plain->watch, EV_READ, nullptr)) {
+            if (!c->plain->watching) {
                 // the watch reads the next request instead of the bufferevent
                 // (added first: epoll sees no change; the bufferevent kept
                 // reading during an asynchronous request too)
                 event_add(c->plain->watch, nullptr);
+                c->plain->watching = true;
                 bufferevent_disable(c->bev, EV_READ);
             }
         } else {
@@ -942,17 +1027,44 @@ void request_done(Request *r) {
     }
     // Pipelined requests wait while much output is pending, so a client
     // that does not read cannot make us buffer without bound.
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 256 * 1024) {
+    if (out_pending(c) > 256 * 1024) {
         c->waiting_drain = true;
         return;
     }
     // a synchronous request returns into process_input's loop; an
     // asynchronous one resumes reading here
     if (was_async) {
-        if (!c->plain || !event_pending(c->plain->watch, EV_READ, nullptr))
+        if (!c->plain || !c->plain->watching)
             bufferevent_enable(c->bev, EV_READ);
         process_input(c);
     }
+}
+
+std::string *out_stash(Connection *c, size_t adding) {
+    OutStash &st = out_stash_state();
+    if (st.owner == c) {
+        if (st.buf.size() + adding <= kStashMax) return &st.buf;
+        out_spill(c);
+        return nullptr;
+    }
+    if (!c->direct_write || !c->in_process || st.owner || adding > kStashMax ||
+        evbuffer_get_length(bufferevent_get_output(c->bev)) != 0)
+        return nullptr;
+    st.owner = c;
+    return &st.buf;
+}
+
+void out_spill(Connection *c) {
+    OutStash &st = out_stash_state();
+    if (st.owner != c) return;
+    st.owner = nullptr;
+    evbuffer_add(bufferevent_get_output(c->bev), st.buf.data(), st.buf.size());
+    st.buf.clear();
+}
+
+size_t out_pending(Connection *c) {
+    const OutStash &st = out_stash_state();
+    return evbuffer_get_length(bufferevent_get_output(c->bev)) + (st.owner == c ? st.buf.size() : 0);
 }
 
 void connection_resume(Connection *c) { process_input(c); }

@@ -142,6 +142,10 @@ struct Connection {
     std::unique_ptr<http::RequestParser> parser; // only while a head is being read
     RequestPtr req;
     uint64_t requests = 0;
+    // arm_timer's deadline, and when the libevent timer is set to fire (0: not
+    // pending); see arm_timer (monotonic milliseconds). Among the 8-byte
+    // fields: no padding around the bools below.
+    int64_t timer_deadline = 0, timer_set_for = 0;
     uint32_t keepalive_ms = 0; // the idle wait the last request chose
     bool close_after_write = false;
     bool waiting_drain = false;  // pipelined input waits for the output to drain
@@ -176,6 +180,16 @@ void abort_request(Request *r); // the client went away during PT_AGAIN
 void finalize_request(Request *r, int rc);
 int internal_redirect(Request *r, std::string_view uri, std::string_view args);
 int named_redirect(Request *r, LocationConf *named);
+
+// http_connection.cc: a plain connection's output made while process_input
+// runs is gathered here and leaves in one send at its end (flush_output),
+// without going through the bufferevent's output (a chain allocation, the
+// copies, the callbacks and a drain per response). Bytes here always follow
+// the bufferevent's: it is used only while that output is empty, and
+// out_spill moves it there before anything else is added to it.
+std::string *out_stash(Connection *c, size_t adding); // null: use the bufferevent
+void out_spill(Connection *c);
+size_t out_pending(Connection *c); // the output not yet written: bufferevent and stash
 
 // response.cc
 int send_header(Request *r);

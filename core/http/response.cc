@@ -102,7 +102,7 @@ void set_header(Request *r, std::string_view name, std::string_view value, bool 
                 h.second.assign(value);
                 return;
             }
-    r->out_headers.emplace_back(std::string(name), std::string(value));
+    r->out_headers.emplace_back(name, value); // built in place: no temporaries
 }
 
 int send_header(Request *r) {
@@ -115,28 +115,50 @@ int send_header(Request *r) {
     bool head = r->head.method == "HEAD";
     bool body_allowed = status_has_body(status);
 
-    thread_local std::string out;
-    out.clear();
+    // built in place in the connection's output stash when it takes it
+    // (a small head always fits)
     using namespace std::string_view_literals;
+    thread_local std::string own;
+    std::string *stash = out_stash(r->c, 4096);
+    std::string &out = stash ? *stash : own;
+    if (!stash) out.clear();
+    size_t start = out.size();
     const char *text = status_line(status);
+    size_t text_len = text ? strlen(text) : 0;
+    // Up to the Connection line the head is written into room sized once
+    // (appending piece by piece to the string cost a capacity check and a
+    // call per piece, ~900 instructions per head); the rarer tails
+    // (expires, add_header) append as usual. The fixed lines (status code,
+    // Server, Date, Content-Length, Connection) take less than 200 bytes.
+    size_t need = 200 + sizeof PT_SERVER_NAME PT_VERSION + text_len + clock::http_date().size();
+    for (auto &[name, value] : r->out_headers) {
+        // made absolute before the room is counted (by length first: most names are not it)
+        if (name.size() == 8 && ieq(name, "Location")) absolute_location(r, value);
+        need += name.size() + value.size() + 4;
+    }
+    out.resize(start + need);
+    char *p = out.data() + start;
+    auto put = [&p](std::string_view v) {
+        memcpy(p, v.data(), v.size());
+        p += v.size();
+    };
     if (status >= 100 && status <= 999) {
         char code[] = {'H', 'T', 'T', 'P', '/', '1', '.', '1', ' ', char('0' + status / 100),
                        char('0' + status / 10 % 10), char('0' + status % 10), ' '};
-        out.append(code, sizeof code);
-        if (text) out += text;
-        out += "\r\n"sv;
+        put({code, sizeof code});
+        put({text ? text : "", text_len});
+        put("\r\n"sv);
     } else {
         char line[64];
         int n = snprintf(line, sizeof line, "HTTP/1.1 %03d %s\r\n", status, text ? text : "");
-        out.append(line, size_t(n));
+        put({line, size_t(n) < sizeof line ? size_t(n) : sizeof line - 1});
     }
-    out += *r->loc->server_tokens ? "Server: " PT_SERVER_NAME "/" PT_VERSION "\r\nDate: "sv
-                                  : "Server: " PT_SERVER_NAME "\r\nDate: "sv;
-    out += clock::http_date();
-    out += "\r\n"sv;
+    put(*r->loc->server_tokens ? "Server: " PT_SERVER_NAME "/" PT_VERSION "\r\nDate: "sv
+                               : "Server: " PT_SERVER_NAME "\r\nDate: "sv);
+    put(clock::http_date());
+    put("\r\n"sv);
     for (auto &[name, value] : r->out_headers) {
-        // framing is ours; Location is made absolute (by length first: most
-        // names are none of these)
+        // framing is ours (by length first: most names are none of these)
         switch (name.size()) {
         case 14:
             if (ieq(name, "Content-Length")) continue;
@@ -147,26 +169,21 @@ int send_header(Request *r) {
         case 17:
             if (ieq(name, "Transfer-Encoding")) continue;
             break;
-        case 8:
-            if (ieq(name, "Location")) absolute_location(r, value);
-            break;
         default:
             break;
         }
-        out += name;
-        out += ": "sv;
-        out += value;
-        out += "\r\n"sv;
+        put(name);
+        put(": "sv);
+        put(value);
+        put("\r\n"sv);
     }
     if (body_allowed || head) {
         if (r->content_length >= 0) {
-            char num[24];
-            auto res = std::to_chars(num, num + sizeof num, r->content_length);
-            out += "Content-Length: "sv;
-            out.append(num, res.ptr);
-            out += "\r\n"sv;
+            put("Content-Length: "sv);
+            p = std::to_chars(p, p + 24, r->content_length).ptr;
+            put("\r\n"sv);
         } else if (!head && r->head.version == 11) {
-            out += "Transfer-Encoding: chunked\r\n"sv;
+            put("Transfer-Encoding: chunked\r\n"sv);
             r->chunked_out = true;
         } else if (!head) {
             r->keep_alive = false; // close-delimited
@@ -178,12 +195,13 @@ int send_header(Request *r) {
     if (int64_t(r->c->requests) >= *r->loc->keepalive_requests || *r->loc->keepalive_timeout <= 0)
         r->keep_alive = false;
     if (status == 101) {
-        out += "Connection: upgrade\r\n"sv; // a tunnel follows (tunnel.cc)
+        put("Connection: upgrade\r\n"sv); // a tunnel follows (tunnel.cc)
     } else if (r->keep_alive) {
-        out += "Connection: keep-alive\r\n"sv;
+        put("Connection: keep-alive\r\n"sv);
     } else {
-        out += "Connection: close\r\n"sv;
+        put("Connection: close\r\n"sv);
     }
+    out.resize(size_t(p - out.data()));
     if (add_header_status(status)) append_expires(r, out); // nginx: the same statuses
     if (r->loc->add_headers) {
         std::string v;
@@ -198,8 +216,8 @@ int send_header(Request *r) {
         }
     }
     out += "\r\n"sv;
-    r->bytes_sent += int64_t(out.size());
-    bufferevent_write(r->c->bev, out.data(), out.size());
+    r->bytes_sent += int64_t(out.size() - start);
+    if (!stash) bufferevent_write(r->c->bev, out.data(), out.size());
     return PT_OK;
 }
 
@@ -311,6 +329,7 @@ BodyPump *pump_start(Request *r) {
     if (BodyPump *p = pump_of(r)) return p;
     auto *p = new BodyPump;
     p->r = r;
+    out_spill(r->c); // the pump watches the bufferevent's output: what came before goes there first
     p->out = bufferevent_get_output(r->c->bev);
     p->resume = event_new(bufferevent_get_base(r->c->bev), -1, 0, on_pump_resume, p);
     p->watch = evbuffer_add_cb(p->out, on_output_change, p);
@@ -343,12 +362,22 @@ int write_body(Request *r, std::string_view piece, bool last) {
     if (last && r->chunked_out && r->head.method != "HEAD" && !r->last_written) {
         r->last_written = true;
         if (len) write_body(r, piece, false);
-        bufferevent_write(r->c->bev, "0\r\n\r\n", 5);
+        if (std::string *st = out_stash(r->c, 5)) *st += "0\r\n\r\n";
+        else bufferevent_write(r->c->bev, "0\r\n\r\n", 5);
         return PT_OK;
     }
     if (len == 0 || r->head.method == "HEAD" || !status_has_body(r->status)) return PT_OK;
-    evbuffer *out = bufferevent_get_output(r->c->bev);
-    if (r->chunked_out) {
+    if (std::string *st = out_stash(r->c, len + 32)) {
+        if (r->chunked_out) {
+            char sz[24];
+            int n = snprintf(sz, sizeof sz, "%zx\r\n", len);
+            st->append(sz, size_t(n));
+            st->append(static_cast<const char *>(data), len);
+            *st += "\r\n";
+        } else {
+            st->append(static_cast<const char *>(data), len);
+        }
+    } else if (evbuffer *out = bufferevent_get_output(r->c->bev); r->chunked_out) {
         char sz[24];
         int n = snprintf(sz, sizeof sz, "%zx\r\n", len);
         evbuffer_add(out, sz, size_t(n));
@@ -379,6 +408,7 @@ int send_file(Request *r, int fd, int64_t off, int64_t len) {
         p->queue.push_back(std::move(s));
         return p->waiting ? PT_OK : pump_feed(p);
     }
+    out_spill(r->c); // what came before goes first
     evbuffer *out = bufferevent_get_output(r->c->bev);
     if (r->chunked_out) {
         char sz[24];

@@ -72,6 +72,9 @@ int start_tunnel(Request *r, pt_upstream_conn *uc, std::string_view pending, int
     c->req.reset();
     c->state = ConnState::Tunnel;
     evtimer_del(c->header_timer);
+    c->header_timer_armed = false;
+    c->timer_set_for = 0;
+    out_spill(c); // the 101 head, when it was answered during process_input
     if (!pending.empty()) bufferevent_write(c->bev, pending.data(), pending.size());
     timeval idle{time_t(idle_ms / 1000), suseconds_t((idle_ms % 1000) * 1000)};
     bufferevent_setcb(c->bev, on_client_read, on_client_write, on_end, t);
