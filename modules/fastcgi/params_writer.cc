@@ -57,9 +57,12 @@ void ParamsWriter::close_record() {
     std::uint8_t padding = padding_for(used_);
     RecordHeader header =
         make_header(RecordType::Params, request_id_, static_cast<std::uint16_t>(used_), padding);
-    out_.reserve(out_.size() + header.size() + used_ + padding);
-    out_.append(header.data(), header.size()).append(record_, used_);
-    out_.append(kPaddingBytes.substr(0, padding));
+    // one resize (the padding comes zeroed with it), then plain copies
+    std::size_t at = out_.size();
+    out_.resize(at + header.size() + used_ + padding);
+    char *p = out_.data() + at;
+    std::memcpy(p, header.data(), header.size());
+    std::memcpy(p + header.size(), record_, used_);
     used_ = 0;
 }
 
@@ -81,7 +84,7 @@ void ParamsWriter::write_length(std::size_t length) {
     write_bytes({bytes, encode_length(length, bytes)});
 }
 
-void ParamsWriter::put(std::string_view name, std::string_view value) {
+void ParamsWriter::put_any(std::string_view name, std::string_view value) {
     if (failed()) return;
     if (finished_) {
         error_ = "FastCGI parameter after the end of the PARAMS stream";
