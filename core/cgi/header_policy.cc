@@ -3,6 +3,7 @@
 #include "base/ascii.h"
 
 #include <array>
+#include <cstring>
 
 namespace portico::cgi {
 
@@ -172,12 +173,21 @@ std::size_t cgi_name_size(std::string_view name) {
     return 5 + name.size();
 }
 
+namespace {
+constexpr std::array<char, 256> make_cgi_char_table() {
+    std::array<char, 256> t{};
+    for (int c = 0; c < 256; ++c)
+        t[std::size_t(c)] = cgi_char(char(c));
+    return t;
+}
+constexpr std::array<char, 256> kCgiChar = make_cgi_char_table();
+} // namespace
+
 std::string_view write_cgi_name(std::string_view name, char *out) {
-    char *p = out;
-    for (char c : std::string_view("HTTP_"))
-        *p++ = c;
+    std::memcpy(out, "HTTP_", 5);
+    char *p = out + 5;
     for (char c : name)
-        *p++ = cgi_char(c);
+        *p++ = kCgiChar[ascii::byte(c)];
     return {out, static_cast<std::size_t>(p - out)};
 }
 
