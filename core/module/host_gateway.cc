@@ -9,8 +9,7 @@
 #include "http/chunked.h"
 #include "http/parser.h"
 #include "module/module_vars.h"
-
-#include <strings.h>
+#include "base/ascii.h"
 
 namespace portico::hostfn {
 namespace {
@@ -208,7 +207,7 @@ int header_forwardable(pt_request *r, pt_str name) {
     thread_local std::vector<cgi::HeaderView> headers;
     headers.clear();
     for (const auto &h : r->head.headers)
-        if (h.name.size() == 10 && strncasecmp(h.name.data(), "connection", 10) == 0) {
+        if (ascii::iequals(h.name, "connection")) {
             for (const auto &hh : r->head.headers) headers.push_back({hh.name, hh.value});
             break;
         }
