@@ -36,6 +36,7 @@ $s->conf(<<"CONF");
     upstream standby  { server $A; server $B backup; }
     upstream withdown { server $A; server $B down; server $C; }
     upstream lc       { least_conn; server $A; server $B; }
+    upstream pooled   { server $C; keepalive 4; keepalive_timeout 1s; }
     server {
         listen 127.0.0.1:%%PORT%%;
         server_name localhost;
@@ -46,6 +47,7 @@ $s->conf(<<"CONF");
         location /s/  { proxy_pass http://standby; }
         location /d/  { proxy_pass http://withdown; }
         location /lc/ { proxy_pass http://lc; }
+        location /ka/ { proxy_pass http://pooled; proxy_http_version 1.1; proxy_set_header Connection ""; }
     }
 CONF
 $s->start;
@@ -55,6 +57,22 @@ sub delta { my ($a, $b) = @_; [ map { $b->[$_] - $a->[$_] } 0 .. 2 ] }
 sub get {
     my $r = (parse_response($s->http("GET $_[0] HTTP/1.0\r\nHost: localhost\r\n\r\n", timeout => 10)))[0];
     return $r ? $r->{status} : 0;
+}
+
+# The keep-alive pool: requests spaced by more than the timer's lazy delay
+# (300 ms) reuse the one idle connection, which keepalive_timeout then closes
+# (the idle deadline moves per request without re-arming its timer each time).
+{
+    my $before = counts();
+    my @st;
+    for (1 .. 3) { push @st, get('/ka/'); select(undef, undef, undef, 0.4) }
+    is_deeply(\@st, [200, 200, 200], 'keepalive pool: requests answered');
+    is(delta($before, counts())->[2], 1, 'keepalive pool: one connection for requests 400 ms apart');
+    select(undef, undef, undef, 1.8);
+    is(get('/ka/'), 200, 'keepalive pool: request after keepalive_timeout');
+    is(delta($before, counts())->[2], 2, 'keepalive pool: the idle connection was closed after keepalive_timeout 1s');
+    is(get('/ka/'), 200, 'keepalive pool: and the new one is reused');
+    is(delta($before, counts())->[2], 2, '... without another connect');
 }
 # n requests to $path; the per-backend request counts; all must be 200
 sub spread {

@@ -7,14 +7,26 @@
 #include "process/worker.h"
 
 #include <array>
+#include <charconv>
 #include <span>
 #include <strings.h>
 
 namespace portico {
 namespace {
 
+// A decimal number in place (std::to_string is a string per call).
+struct Decimal {
+    char buf[24];
+    std::size_t len = 0;
+    std::string_view set(long long v) {
+        len = std::size_t(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
+        return view();
+    }
+    std::string_view view() const { return {buf, len}; }
+};
+
 struct InputStorage {
-    std::string server_port, remote_port, content_length, realpath_root;
+    Decimal server_port, remote_port, content_length;
     // the usual handful of headers without an allocation; more in `headers`
     std::array<cgi::HeaderView, 24> few;
     std::vector<cgi::HeaderView> headers;
@@ -32,11 +44,9 @@ void fill_input(Request *r, const CgiConf *c, cgi::CgiInput &in, InputStorage &s
     in.server_name = r->srv && !r->srv->names.empty() ? std::string_view(r->srv->names[0])
                                                      : std::string_view();
     in.server_addr = conn->local_addr;
-    st.server_port = conn->local_port ? std::to_string(conn->local_port) : "";
-    in.server_port = st.server_port;
+    in.server_port = conn->local_port ? st.server_port.set(conn->local_port) : std::string_view();
     in.remote_addr = conn->peer_addr;
-    st.remote_port = conn->peer_port ? std::to_string(conn->peer_port) : "";
-    in.remote_port = st.remote_port;
+    in.remote_port = conn->peer_port ? st.remote_port.set(conn->peer_port) : std::string_view();
     in.host = r->host.empty() ? in.server_name : std::string_view(r->host);
     // the port the authority carried, for HTTP_HOST
     std::string_view h = r->head.host;
@@ -49,9 +59,9 @@ void fill_input(Request *r, const CgiConf *c, cgi::CgiInput &in, InputStorage &s
     in.https = conn->group && conn->group->listen.ssl;
     in.server_protocol = r->head.version == 10 ? "HTTP/1.0" : "HTTP/1.1";
     in.content_type = header_in(r, "content-type");
-    if (r->head.content_length >= 0) st.content_length = std::to_string(r->head.content_length);
-    else if (r->head.chunked && r->body && !r->chunked) st.content_length = std::to_string(r->body_received);
-    in.content_length = st.content_length;
+    if (r->head.content_length >= 0) in.content_length = st.content_length.set(r->head.content_length);
+    else if (r->head.chunked && r->body && !r->chunked)
+        in.content_length = st.content_length.set((long long)r->body_received);
     const auto &hs = r->head.headers;
     if (hs.size() <= st.few.size()) {
         for (size_t i = 0; i < hs.size(); i++) st.few[i] = {hs[i].name, hs[i].value};

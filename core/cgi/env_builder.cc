@@ -32,9 +32,12 @@ using Getter = void (*)(const CgiInput &, std::string &);
 struct Builtin {
     std::string_view name;
     Getter get;
+    BuiltinView view = nullptr;
 };
 
-#define PORTICO_VIEW(expr) [](const CgiInput &in, std::string &out) { out += (expr); }
+#define PORTICO_VIEW(expr)                                                                         \
+    [](const CgiInput &in, std::string &out) { out += (expr); },                                   \
+        [](const CgiInput &in) -> std::string_view { return (expr); }
 
 // nginx names, nginx values; names are matched case-insensitively as nginx does.
 constexpr std::array<Builtin, 27> builtins{{
@@ -102,6 +105,16 @@ void put_params(const CgiInput &in, const EnvConfig &conf, Variables vars, EnvSi
                 std::string &scratch) {
     if (conf.params == nullptr) return;
     for (const Param &p : conf.params->params()) {
+        std::string_view direct;
+        if (p.is_literal)
+            direct = p.value.segments.empty() ? std::string_view("") : p.value.segments[0].text;
+        else if (p.view_builtin >= 0)
+            direct = builtins[std::size_t(p.view_builtin)].view(in);
+        if (p.is_literal || p.view_builtin >= 0) {
+            if (p.if_not_empty && direct.empty()) continue;
+            sink.put(p.name, direct);
+            continue;
+        }
         scratch.clear();
         const auto &segs = p.value.segments;
         for (std::size_t i = 0; i < segs.size(); ++i) {
@@ -151,6 +164,10 @@ int builtin_index(std::string_view name) {
     return -1;
 }
 
+BuiltinView builtin_view(int index) {
+    return builtins[std::size_t(index)].view;
+}
+
 void append_builtin(const CgiInput &in, int index, std::string &out) {
     builtins[std::size_t(index)].get(in, out);
 }
@@ -190,7 +207,7 @@ std::optional<Refusal> build_env(const CgiInput &in, const EnvConfig &conf, Vari
     put_params(req, conf, vars, sink, scratch);
     // nginx >= 1.29.5 adds this as a default param: HTTP/2, HTTP/3 and
     // absolute-form requests carry no Host line, PHP apps still need it.
-    if (conf.params == nullptr || !conf.params->sets("HTTP_HOST")) {
+    if (conf.params == nullptr || !conf.params->sets_http_host()) {
         scratch.clear();
         append_http_host(req, scratch);
         sink.put("HTTP_HOST", scratch);

@@ -67,6 +67,10 @@ bool cgi_variable(const CgiInput &in, std::string_view name, std::string &out);
 // builder's variable `name` (-1: not one of them), and its value.
 int builtin_index(std::string_view name);
 void append_builtin(const CgiInput &in, int index, std::string &out);
+// For a builtin whose value is one view into the input (most of them), its
+// getter; nullptr for the assembled ones ($fastcgi_script_name, ...).
+using BuiltinView = std::string_view (*)(const CgiInput &);
+BuiltinView builtin_view(int index);
 
 // The named computations behind cgi_variable, for the lead to register as
 // variables. Views point into `in`.

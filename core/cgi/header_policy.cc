@@ -3,6 +3,7 @@
 #include "base/ascii.h"
 
 #include <array>
+#include <cstring>
 
 namespace portico::cgi {
 
@@ -10,12 +11,12 @@ namespace {
 
 using ascii::iequals;
 
-char cgi_char(char c) {
+constexpr char cgi_char(char c) {
     if (c >= 'a' && c <= 'z') return static_cast<char>(c & ~0x20);
     return c == '-' ? '_' : c;
 }
 
-bool name_char(char c) {
+constexpr bool name_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-';
 }
 
@@ -60,19 +61,57 @@ bool same_cgi_name(std::string_view a, std::string_view b) {
     return true;
 }
 
-HeaderClass classify_header(std::string_view name) {
-    bool underscore = false;
-    for (char c : name) {
-        if (c == '_')
-            underscore = true;
-        else if (!name_char(c))
-            return HeaderClass::invalid_name;
+namespace {
+// Per byte: 0 not allowed in a CGI name, 1 [A-Za-z0-9-], 2 '_'.
+constexpr std::array<unsigned char, 256> make_name_table() {
+    std::array<unsigned char, 256> t{};
+    for (int c = 0; c < 256; ++c)
+        t[std::size_t(c)] = name_char(char(c)) ? 1 : 0;
+    t['_'] = 2;
+    return t;
+}
+constexpr std::array<unsigned char, 256> kNameByte = make_name_table();
+
+// The table's entries of this length (at most two share one), so a name is
+// compared with one or two candidates instead of the whole table: this runs
+// per header per request on both gateways.
+constexpr const Known *known_by_length(std::size_t n, char first) {
+    auto at = [](std::size_t i) { return &known_headers[i]; };
+    char f = ascii::to_lower(first);
+    switch (n) {
+    case 2: return at(2);                           // te
+    case 4: return at(10);                          // host
+    case 5: return at(7);                           // proxy
+    case 7: return f == 't' ? at(3) : at(5);        // trailer, upgrade
+    case 10: return f == 'c' ? at(0) : at(1);       // connection, keep-alive
+    case 12: return at(8);                          // content-type
+    case 13: return at(11);                         // authorization
+    case 14: return at(9);                          // content-length
+    case 16: return at(6);                          // proxy-connection
+    case 17: return at(4);                          // transfer-encoding
+    case 19: return at(12);                         // proxy-authorization
+    default: return nullptr;
     }
-    if (name.empty()) return HeaderClass::invalid_name;
-    if (underscore) return HeaderClass::underscore;
+}
+constexpr bool every_known_found() {
     for (const Known &k : known_headers)
-        if (iequals(k.name, name)) return k.cls;
-    return HeaderClass::end_to_end;
+        if (known_by_length(k.name.size(), k.name[0]) != &k) return false;
+    return true;
+}
+static_assert(every_known_found(), "known_by_length out of step with known_headers");
+} // namespace
+
+HeaderClass classify_header(std::string_view name) {
+    if (name.empty()) return HeaderClass::invalid_name;
+    unsigned seen = 1;
+    for (char c : name) {
+        unsigned b = kNameByte[ascii::byte(c)];
+        if (b == 0) return HeaderClass::invalid_name;
+        seen |= b;
+    }
+    if (seen & 2) return HeaderClass::underscore;
+    const Known *k = known_by_length(name.size(), name[0]);
+    return k && iequals(k->name, name) ? k->cls : HeaderClass::end_to_end;
 }
 
 bool listed_in_connection(std::string_view name, std::span<const HeaderView> headers) {
@@ -134,12 +173,21 @@ std::size_t cgi_name_size(std::string_view name) {
     return 5 + name.size();
 }
 
+namespace {
+constexpr std::array<char, 256> make_cgi_char_table() {
+    std::array<char, 256> t{};
+    for (int c = 0; c < 256; ++c)
+        t[std::size_t(c)] = cgi_char(char(c));
+    return t;
+}
+constexpr std::array<char, 256> kCgiChar = make_cgi_char_table();
+} // namespace
+
 std::string_view write_cgi_name(std::string_view name, char *out) {
-    char *p = out;
-    for (char c : std::string_view("HTTP_"))
-        *p++ = c;
+    std::memcpy(out, "HTTP_", 5);
+    char *p = out + 5;
     for (char c : name)
-        *p++ = cgi_char(c);
+        *p++ = kCgiChar[ascii::byte(c)];
     return {out, static_cast<std::size_t>(p - out)};
 }
 

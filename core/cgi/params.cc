@@ -31,7 +31,12 @@ bool ParamList::add(std::string_view name, std::string_view value, bool if_not_e
     }
     for (const config::Segment &seg : param.value.segments)
         param.builtin.push_back(seg.is_var && seg.capture < 0 ? builtin_index(seg.text) : -1);
+    const auto &segs = param.value.segments;
+    param.is_literal = segs.empty() || (segs.size() == 1 && !segs[0].is_var);
+    if (segs.size() == 1 && param.builtin[0] >= 0 && builtin_view(param.builtin[0]))
+        param.view_builtin = param.builtin[0];
     if (param.name.size() > 5 && ascii::istarts_with(param.name, "HTTP_")) http_params_ = true;
+    if (ascii::iequals(param.name, "HTTP_HOST")) sets_http_host_ = true;
     params_.push_back(std::move(param));
     return true;
 }

@@ -18,6 +18,11 @@ struct Param {
     // per segment: the CGI builder's own variable it names (builtin_index),
     // -1 for literals and every other variable; found once at load
     std::vector<int> builtin;
+    // The value needs no assembly: a literal (or empty) value is `literal`
+    // itself, a lone builder variable that is a plain view is `view_builtin`
+    // (builtin_view). Put as they are, without a copy into the scratch buffer.
+    bool is_literal = false;
+    int view_builtin = -1;
 };
 
 class ParamList {
@@ -31,6 +36,7 @@ class ParamList {
 
     // True when a param of that exact name (ASCII case-insensitive) is set.
     bool sets(std::string_view name) const;
+    bool sets_http_host() const { return sets_http_host_; } // sets("HTTP_HOST"), found once
 
     // True when a user param HTTP_X replaces the client header `header_name`
     // (compared after the CGI mapping, as nginx's ignored-headers hash does).
@@ -39,6 +45,7 @@ class ParamList {
   private:
     std::vector<Param> params_;
     bool http_params_ = false; // some name starts with HTTP_
+    bool sets_http_host_ = false;
 };
 
 // nginx's rule: a level inherits its parent's list if and only if it defines

@@ -9,6 +9,7 @@
 #include "http/chunked.h"
 #include "http/parser.h"
 #include "module/module_vars.h"
+#include "base/ascii.h"
 
 namespace portico::hostfn {
 namespace {
@@ -201,9 +202,15 @@ int chunked_feed(pt_chunked *pd, pt_str in, size_t *consumed, pt_str *data) {
 }
 
 int header_forwardable(pt_request *r, pt_str name) {
+    // the header list only matters for Connection's tokens: without a
+    // Connection line it is not copied (asked per header per request)
     thread_local std::vector<cgi::HeaderView> headers;
     headers.clear();
-    for (const auto &h : r->head.headers) headers.push_back({h.name, h.value});
+    for (const auto &h : r->head.headers)
+        if (ascii::iequals(h.name, "connection")) {
+            for (const auto &hh : r->head.headers) headers.push_back({hh.name, hh.value});
+            break;
+        }
     cgi::HeaderPolicyConfig pc;
     pc.underscores_in_headers = r->srv && *r->srv->underscores_in_headers;
     pc.pass_proxy_authorization = false;

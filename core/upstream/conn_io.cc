@@ -22,6 +22,49 @@ timeval tv_of(int64_t ms) {
     return {time_t(ms / 1000), suseconds_t((ms % 1000) * 1000)};
 }
 
+// nginx's NGX_TIMER_LAZY_DELAY: a deadline that moved later by less than
+// this keeps its armed timer, which then fires a little early and is armed
+// again for the rest of the wait.
+constexpr int64_t kLazyMs = 300;
+
+void on_deadline(evutil_socket_t, short, void *arg);
+
+void arm(pt_upstream_conn *c, int64_t now, int64_t ms) {
+    timeval tv = tv_of(ms);
+    event_add(c->deadline, &tv);
+    c->armed_ms = now + ms;
+}
+
+// The current wait ends `ms` from now.
+void set_deadline(pt_upstream_conn *c, event_base *base, int64_t ms) {
+    int64_t now = clock::now_ms();
+    c->due_ms = now + ms;
+    c->span_ms = ms;
+    if (c->armed_ms && c->armed_ms <= c->due_ms && c->due_ms - c->armed_ms < kLazyMs) return;
+    if (!c->deadline) c->deadline = evtimer_new(base, on_deadline, c);
+    arm(c, now, ms);
+}
+
+void on_deadline(evutil_socket_t, short, void *arg) {
+    auto *c = static_cast<pt_upstream_conn *>(arg);
+    clock::update();
+    c->armed_ms = 0;
+    int64_t now = clock::now_ms();
+    if (now < c->due_ms) {
+        // the wait was extended after arming; bounded by its length in case
+        // the wall clock stepped back
+        int64_t left = c->due_ms - now;
+        arm(c, now, left < c->span_ms ? left : c->span_ms);
+        return;
+    }
+    if (c->pooled) {
+        pool_evict(c); // keepalive_timeout
+        return;
+    }
+    // taken from the pool, its gateway not started yet: nothing to time
+    if (c->io) c->io->event(c->io_data, PT_IO_READ_TIMEOUT);
+}
+
 void on_readable(evutil_socket_t fd, short what, void *arg) {
     auto *c = static_cast<pt_upstream_conn *>(arg);
     clock::update();
@@ -38,10 +81,6 @@ void on_readable(evutil_socket_t fd, short what, void *arg) {
         }
         return;
     }
-    if (what & EV_TIMEOUT) {
-        c->io->event(c->io_data, PT_IO_READ_TIMEOUT);
-        return;
-    }
     // into the stack, then only what came into the input: a small answer
     // then costs a small chain (malloc's fast path), not a 16 KiB one
     char buf[kReadSize];
@@ -54,6 +93,8 @@ void on_readable(evutil_socket_t fd, short what, void *arg) {
         c->io->event(c->io_data, PT_IO_EOF);
         return;
     }
+    // the read timeout is between two successive reads (nginx)
+    c->due_ms = clock::now_ms() + c->read_timeout_ms;
     if (evbuffer_add(c->in, buf, size_t(n)) != 0) {
         errno = ENOMEM;
         c->io->event(c->io_data, PT_IO_ERROR);
@@ -78,10 +119,14 @@ void on_writable(evutil_socket_t fd, short what, void *arg) {
 }
 
 void watch_reads(pt_upstream_conn *c, event_base *base, int64_t ms) {
-    if (!c->rev) c->rev = event_new(base, c->fd, EV_READ | EV_PERSIST, on_readable, c);
-    timeval tv = tv_of(ms);
-    event_add(c->rev, &tv); // already added: only its timer moves
+    if (!c->rev) {
+        c->rev = event_new(base, c->fd, EV_READ | EV_PERSIST, on_readable, c);
+        event_add(c->rev, nullptr);
+    } else if (c->rev_paused) {
+        event_add(c->rev, nullptr);
+    }
     c->rev_paused = false;
+    set_deadline(c, base, ms);
 }
 } // namespace
 
@@ -95,7 +140,9 @@ void io_watch_idle(pt_upstream_conn *c, event_base *base, int64_t idle_ms) {
 void io_stop(pt_upstream_conn *c) {
     if (c->rev) event_free(c->rev);
     if (c->wev) event_free(c->wev);
-    c->rev = c->wev = nullptr;
+    if (c->deadline) event_free(c->deadline);
+    c->rev = c->wev = c->deadline = nullptr;
+    c->armed_ms = 0;
     c->io = nullptr;
 }
 

@@ -32,6 +32,14 @@ struct pt_upstream_conn {
     // connection's life, in use or pooled (then it is the idle watch)
     event *rev = nullptr;
     event *wev = nullptr; // only while output waits for a full socket
+    // The read/idle deadline, kept apart from `rev` so that moving it is not
+    // an event_add per request (and per read, which a timed EV_PERSIST event
+    // costs): `deadline` is only armed again when the due time moved past
+    // it by more than the lazy delay (conn_io.cc).
+    event *deadline = nullptr;
+    int64_t due_ms = 0;   // when the current read or idle wait times out
+    int64_t armed_ms = 0; // when `deadline` fires; 0 = not armed
+    int64_t span_ms = 0;  // the wait's full length
     bool rev_paused = false;
     evbuffer *in = nullptr, *out = nullptr;
     const pt_upstream_io *io = nullptr;

@@ -2,6 +2,9 @@
 
 #include "record.h"
 
+#include <cstring>
+#include <memory>
+
 namespace portico::fastcgi {
 
 namespace {
@@ -39,35 +42,40 @@ std::string_view append_name_value(std::string &out, std::string_view name,
     return {};
 }
 
-void ParamsWriter::open_record() {
-    record_start_ = out_.size();
-    // The length is patched in close_record(): the pairs go straight to out_.
-    append_header(out_, RecordType::Params, request_id_, 0, 0);
-    record_open_ = true;
+namespace {
+char *record_buffer() {
+    thread_local std::unique_ptr<char[]> buffer(new char[kMaxRecordContent]);
+    return buffer.get();
 }
+} // namespace
+
+ParamsWriter::ParamsWriter(std::string &out, std::uint16_t request_id)
+    : out_(out), request_id_(request_id), record_(record_buffer()) {}
 
 void ParamsWriter::close_record() {
-    if (!record_open_) return;
-    std::size_t length = out_.size() - record_start_ - FCGI_HEADER_LEN;
-    std::uint8_t padding = padding_for(length);
+    if (used_ == 0) return;
+    std::uint8_t padding = padding_for(used_);
     RecordHeader header =
-        make_header(RecordType::Params, request_id_, static_cast<std::uint16_t>(length), padding);
-    out_.replace(record_start_, header.size(), header.data(), header.size());
-    out_.append(kPaddingBytes.substr(0, padding));
-    record_open_ = false;
+        make_header(RecordType::Params, request_id_, static_cast<std::uint16_t>(used_), padding);
+    // one resize (the padding comes zeroed with it), then plain copies
+    std::size_t at = out_.size();
+    out_.resize(at + header.size() + used_ + padding);
+    char *p = out_.data() + at;
+    std::memcpy(p, header.data(), header.size());
+    std::memcpy(p + header.size(), record_, used_);
+    used_ = 0;
 }
 
 // Bytes of a pair that may run past the record: each full record is closed and
 // the rest continues in the next one.
 void ParamsWriter::write_bytes(std::string_view bytes) {
     while (!bytes.empty()) {
-        if (!record_open_) open_record();
-        std::size_t used = out_.size() - record_start_ - FCGI_HEADER_LEN;
-        std::size_t room = kMaxRecordContent - used;
+        std::size_t room = kMaxRecordContent - used_;
         std::size_t n = bytes.size() < room ? bytes.size() : room;
-        out_.append(bytes.substr(0, n));
+        std::memcpy(record_ + used_, bytes.data(), n); // bytes is not empty here
+        used_ += n;
         bytes.remove_prefix(n);
-        if (out_.size() - record_start_ - FCGI_HEADER_LEN == kMaxRecordContent) close_record();
+        if (used_ == kMaxRecordContent) close_record();
     }
 }
 
@@ -76,7 +84,7 @@ void ParamsWriter::write_length(std::size_t length) {
     write_bytes({bytes, encode_length(length, bytes)});
 }
 
-void ParamsWriter::put(std::string_view name, std::string_view value) {
+void ParamsWriter::put_any(std::string_view name, std::string_view value) {
     if (failed()) return;
     if (finished_) {
         error_ = "FastCGI parameter after the end of the PARAMS stream";
@@ -87,18 +95,16 @@ void ParamsWriter::put(std::string_view name, std::string_view value) {
         return;
     }
     std::size_t size = name_value_size(name, value);
-    if (record_open_) {
-        std::size_t used = out_.size() - record_start_ - FCGI_HEADER_LEN;
-        if (size <= kMaxRecordContent && used + size > kMaxRecordContent) close_record();
-    }
+    if (size <= kMaxRecordContent && used_ + size > kMaxRecordContent) close_record();
     if (size < kMaxRecordContent) {
         // the common case: the pair fits the open (or a new) record whole
-        if (!record_open_) open_record();
-        char lengths[8];
-        std::size_t n = encode_length(name.size(), lengths);
-        n += encode_length(value.size(), lengths + n);
-        out_.append(lengths, n).append(name).append(value);
-        if (out_.size() - record_start_ - FCGI_HEADER_LEN == kMaxRecordContent) close_record();
+        char *p = record_ + used_;
+        p += encode_length(name.size(), p);
+        p += encode_length(value.size(), p);
+        if (!name.empty()) std::memcpy(p, name.data(), name.size());
+        if (!value.empty()) std::memcpy(p + name.size(), value.data(), value.size());
+        used_ += size;
+        if (used_ == kMaxRecordContent) close_record();
         ++pairs_;
         return;
     }

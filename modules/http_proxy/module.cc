@@ -139,10 +139,16 @@ const char *merge_loc_conf(pt_conf *cf, void *parent, void *child) {
         return false;
     };
     const char *err = nullptr;
-    if (!has("Host")) c->set[c->nset++] = {PT_STR("Host"), H->conf_value(cf, PT_STR("$proxy_host"), &err)};
+    if (!has("Host")) {
+        // $proxy_host of a literal proxy_pass is known now (var_proxy_host)
+        bool fixed = c->upstream && !c->pass_value;
+        c->set[c->nset++] = {PT_STR("Host"), H->conf_value(cf, PT_STR("$proxy_host"), &err), fixed,
+                             fixed ? c->proxy_host : pt_str{}};
+    }
     bool pooled = !c->ssl && c->upstream && H->upstream_keepalive(c->upstream) > 0 && c->http_version == 11;
     if (!has("Connection") && !pooled)
-        c->set[c->nset++] = {PT_STR("Connection"), H->conf_value(cf, PT_STR("close"), &err)};
+        c->set[c->nset++] = {PT_STR("Connection"), H->conf_value(cf, PT_STR("close"), &err), 1,
+                             PT_STR("close")};
     for (int i = 0; i < c->nset; i++)
         if (!c->set[i].value) return err ? err : "!cannot compile a default proxy header";
     return nullptr;
@@ -203,7 +209,8 @@ const char *set_header(pt_conf *cf, void *conf, const pt_str *a, size_t) {
     const char *err = nullptr;
     pt_value *v = H->conf_value(cf, a[2], &err);
     if (!v) return err;
-    c->user[c->nuser++] = {copy_str(cf, name), v};
+    bool literal = sv(a[2]).find('$') == std::string_view::npos;
+    c->user[c->nuser++] = {copy_str(cf, name), v, literal, literal ? copy_str(cf, sv(a[2])) : pt_str{}};
     return nullptr;
 }
 

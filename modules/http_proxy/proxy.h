@@ -18,11 +18,25 @@ extern const pt_module *g_module;
 
 inline std::string_view sv(pt_str s) { return {s.data ? s.data : "", s.len}; }
 inline pt_str ps(std::string_view s) { return {s.data(), s.size()}; }
-bool ieq(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality; inline, as it runs per header field
+inline bool ieq(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); i++) {
+        unsigned char x = static_cast<unsigned char>(a[i]), y = static_cast<unsigned char>(b[i]);
+        if (x == y) continue;
+        if ((x | 0x20) != (y | 0x20) || (x | 0x20) < 'a' || (x | 0x20) > 'z') return false;
+    }
+    return true;
+}
 
 struct SetHeader {
     pt_str name;
     pt_value *value; // an empty result removes the header
+    // the value when it has no variable (found at load, so the common
+    // Host/Connection lines cost no evaluation per request); is_literal = 0:
+    // evaluate `value`
+    int is_literal;
+    pt_str literal;
 };
 
 // Every upstream a literal proxy_pass of this configuration named, by the

@@ -9,14 +9,9 @@
 #include <event2/buffer.h>
 
 #include <cstring>
-#include <strings.h>
 #include <vector>
 
 namespace portico::proxy {
-
-bool ieq(std::string_view a, std::string_view b) {
-    return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
-}
 
 bool idempotent(std::string_view m) {
     return m == "GET" || m == "HEAD" || m == "PUT" || m == "DELETE" || m == "OPTIONS" || m == "TRACE";
@@ -76,8 +71,9 @@ int build_request(pt_request *r, const ProxyConf *c, const PassTarget *dynamic, 
 
     // proxy_set_header first, in configuration order; empty values send nothing
     for (int i = 0; i < c->nset; i++) {
-        pt_str v{};
-        if (H->eval(r, c->set[i].value, &v) != PT_OK || v.len == 0) continue;
+        pt_str v = c->set[i].literal;
+        if (!c->set[i].is_literal && H->eval(r, c->set[i].value, &v) != PT_OK) continue;
+        if (v.len == 0) continue;
         if (!valid_field_value(sv(v))) {
             H->log(PT_LOG_ERR, r, "proxy_set_header \"%.*s\": the value holds control characters",
                    int(c->set[i].name.len), c->set[i].name.data);

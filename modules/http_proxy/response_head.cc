@@ -5,16 +5,18 @@
 #include "proxy.h"
 
 #include <string>
+#include <string_view>
 
 namespace portico::proxy {
 namespace {
 
 // fields the host writes itself or that describe only the upstream hop
-const char *const kNeverPassed[] = {"Content-Length", "Transfer-Encoding", "Connection",
+// (views, not C strings: a compare then starts with the lengths, no strlen)
+constexpr std::string_view kNeverPassed[] = {"Content-Length", "Transfer-Encoding", "Connection",
                                     "Keep-Alive", "Upgrade", "Proxy-Connection", "TE",
                                     "Trailer", "Date", "Server"};
 // nginx hides these by default; proxy_pass_header lets them through
-const char *const kHiddenByDefault[] = {"X-Pad", "X-Accel-Expires", "X-Accel-Redirect",
+constexpr std::string_view kHiddenByDefault[] = {"X-Pad", "X-Accel-Expires", "X-Accel-Redirect",
                                         "X-Accel-Limit-Rate", "X-Accel-Buffering",
                                         "X-Accel-Charset"};
 
@@ -36,12 +38,12 @@ bool listed_in_connection(const pt_http_response &resp, std::string_view name) {
 }
 
 bool passes(const ProxyConf *c, const pt_http_response &resp, std::string_view name) {
-    for (const char *h : kNeverPassed)
+    for (std::string_view h : kNeverPassed)
         if (ieq(name, h)) return false;
     if (listed_in_connection(resp, name)) return false;
     for (int i = 0; i < c->npass; i++)
         if (ieq(name, sv(c->pass[i]))) return true;
-    for (const char *h : kHiddenByDefault)
+    for (std::string_view h : kHiddenByDefault)
         if (ieq(name, h)) return false;
     for (int i = 0; i < c->nhide; i++)
         if (ieq(name, sv(c->hide[i]))) return false;

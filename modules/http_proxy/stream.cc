@@ -29,7 +29,9 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <string>
+#include <vector>
 
 namespace portico::proxy {
 
@@ -625,12 +627,41 @@ pt_str palloc_copy(pt_request *r, const std::string &s) {
     return {p, s.size()};
 }
 
+// The memory of ended streams, reused: a Stream is a few KiB (its header
+// array), past malloc's per-thread cache, so a new/delete per request would
+// go through malloc's slower bins. Bounded; objects are built fresh in it.
+struct SpareStreams {
+    std::vector<void *> memory;
+    ~SpareStreams() {
+        for (void *p : memory) ::operator delete(p);
+    }
+};
+std::vector<void *> &spare_streams() {
+    thread_local SpareStreams spare;
+    return spare.memory;
+}
+
+Stream *stream_new() {
+    auto &spare = spare_streams();
+    if (spare.empty()) return new Stream;
+    void *p = spare.back();
+    spare.pop_back();
+    return new (p) Stream;
+}
+
+void stream_delete(Stream *s) {
+    s->~Stream();
+    auto &spare = spare_streams();
+    if (spare.size() < 64) spare.push_back(s);
+    else ::operator delete(s);
+}
+
 void cleanup(void *arg) {
     auto *s = static_cast<Stream *>(arg);
     // the request ended or the client went away: a connection still held is
     // mid-exchange and cannot be reused
     shutdown_backend(s, false, false);
-    delete s;
+    stream_delete(s);
 }
 } // namespace
 
@@ -644,7 +675,7 @@ bool dynamic_proxy_var(pt_request *r, bool port, pt_str *out) {
 int handler(pt_request *r, void *loc_conf) {
     auto *c = static_cast<const ProxyConf *>(loc_conf);
     if (!c || (!c->upstream && !c->pass_value)) return 500;
-    auto *s = new Stream;
+    auto *s = stream_new();
     s->r = r;
     s->conf = c;
     s->upstream = c->upstream;
