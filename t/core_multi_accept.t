@@ -1,0 +1,102 @@
+#!/usr/bin/perl
+# events { multi_accept on|off } (nginx's directive): off, the default, takes
+# one connection per readiness report of a listening socket, on takes them
+# until the backlog is empty. Both must serve a burst of connections that
+# queue in the backlog while the worker is busy, next to a keep-alive
+# connection already established; a bad value is refused as nginx does.
+# Also the local address of accepted connections: taken from a specific
+# listen address without asking the kernel, from getsockname() on a
+# wildcard one ($server_addr, $server_port).
+use strict;
+use warnings;
+use Test::More;
+use IO::Select;
+use IO::Socket::INET;
+use Time::HiRes qw(time sleep);
+use Test::Portico qw(need_bin parse_response);
+
+need_bin();
+
+my $HTTP = <<'CONF';
+    server {
+        listen 127.0.0.1:%%PORT%%;
+        listen 0.0.0.0:%%PORT2%%;
+        location = /addr { return 200 "$server_addr:$server_port\n"; }
+        location / { return 200 "ok\n"; }
+    }
+CONF
+
+# opens $n connections at once (the handshakes complete in the kernel's
+# backlog), then sends a request on each and reads every response
+sub burst {
+    my ($port, $n) = @_;
+    my @s;
+    for (1 .. $n) {
+        my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Timeout => 5)
+            or return "connect: $!";
+        push @s, $c;
+    }
+    syswrite $_, "GET /b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" for @s;
+    my $ok = 0;
+    my $deadline = time + 10;
+    my %buf;
+    my $sel = IO::Select->new(@s);
+    while ($sel->count && time < $deadline) {
+        for my $c ($sel->can_read(1)) {
+            my $r = sysread $c, $buf{$c}, 4096, length($buf{$c} // '');
+            next if $r;
+            $sel->remove($c);
+            my ($resp) = parse_response($buf{$c} // '');
+            $ok++ if $resp && $resp->{status} == 200 && $resp->{body} eq "ok\n";
+            close $c;
+        }
+    }
+    return $ok;
+}
+
+for my $mode ('', 'off', 'on') {
+    my $name = $mode eq '' ? 'default' : "multi_accept $mode";
+    my $s = Test::Portico->new(events => $mode eq '' ? '' : "multi_accept $mode;");
+    $s->conf($HTTP);
+    my ($rc, $out) = $s->command('-t');
+    is $rc, 0, "$name: -t accepts it" or diag $out;
+    $s->start;
+
+    # an established keep-alive connection keeps being served around the burst
+    my $ka = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->port, Timeout => 5)
+        or die "connect: $!";
+    my $ka_get = sub {
+        syswrite $ka, "GET /ka HTTP/1.1\r\nHost: x\r\n\r\n";
+        my $in = '';
+        my $sel = IO::Select->new($ka);
+        my $deadline = time + 5;
+        while (time < $deadline && $sel->can_read(1)) {
+            sysread($ka, $in, 4096, length $in) or last;
+            last if $in =~ /\r\n\r\nok\n\z/;
+        }
+        return $in =~ m{\AHTTP/1\.1 200 } && $in =~ /\r\n\r\nok\n\z/;
+    };
+    ok $ka_get->(), "$name: keep-alive request before the burst";
+    is burst($s->port, 64), 64, "$name: a burst of 64 connections is served";
+    ok $ka_get->(), "$name: keep-alive request after the burst";
+    is burst($s->port2, 64), 64, "$name: and on the wildcard listener";
+
+    is $s->get('/addr')->{body}, "127.0.0.1:" . $s->port . "\n",
+        "$name: \$server_addr:\$server_port of a specific listen address";
+    my ($r) = parse_response($s->http("GET /addr HTTP/1.0\r\n\r\n", port => $s->port2));
+    is $r->{body}, "127.0.0.1:" . $s->port2 . "\n",
+        "$name: \$server_addr:\$server_port of a wildcard listen address (getsockname)";
+    $s->stop;
+    unlike $s->error_log, qr/\[(alert|emerg|crit)\]/, "$name: no alert logged";
+}
+
+{
+    my $s = Test::Portico->new(events => 'multi_accept maybe;');
+    $s->conf($HTTP);
+    my ($rc, $out) = $s->command('-t');
+    isnt $rc, 0, 'multi_accept maybe: refused';
+    like $out, qr/invalid value "maybe" in "multi_accept" directive, it must be "on" or "off"/,
+        'multi_accept maybe: nginx\'s message';
+}
+
+done_testing;
