@@ -4,6 +4,7 @@
 # until the backlog is empty. Both must serve a burst of connections that
 # queue in the backlog while the worker is busy, next to a keep-alive
 # connection already established; a bad value is refused as nginx does.
+# The listen backlog survives into the worker (no re-listen() with 128).
 # Also the local address of accepted connections: taken from a specific
 # listen address without asking the kernel, from getsockname() on a
 # wildcard one ($server_addr, $server_port).
@@ -88,6 +89,34 @@ for my $mode ('', 'off', 'on') {
         "$name: \$server_addr:\$server_port of a wildcard listen address (getsockname)";
     $s->stop;
     unlike $s->error_log, qr/\[(alert|emerg|crit)\]/, "$name: no alert logged";
+}
+
+# The listen backlog is the configured one (511 by default, as nginx): the
+# worker's accept event must not re-listen() the socket with a smaller one
+# (libevent's evconnlistener did: 128). With the worker stopped, 300
+# connections complete their handshake in the kernel's accept queue; past a
+# full queue the kernel drops the SYN and connect() times out.
+{
+    my $s = Test::Portico->new;
+    $s->conf($HTTP);
+    $s->start;
+    ok $s->wait_workers(1), 'backlog: one worker';
+    my ($w) = $s->worker_pids;
+    kill 'STOP', $w;
+    my @c;
+    for (1 .. 300) {
+        my $c = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->port, Timeout => 1)
+            or last;
+        push @c, $c;
+    }
+    kill 'CONT', $w;
+    is scalar(@c), 300, 'backlog: 300 connections queue while the worker does not accept';
+    syswrite $c[-1], "GET /b HTTP/1.0\r\n\r\n" if @c;
+    my $in = '';
+    if (@c && IO::Select->new($c[-1])->can_read(10)) { 1 while sysread $c[-1], $in, 4096, length $in }
+    like $in, qr{\AHTTP/1\.1 200 }, 'backlog: the last one is served once the worker runs';
+    close $_ for @c;
+    $s->stop;
 }
 
 {
