@@ -13,10 +13,19 @@ use warnings;
 use Test::More;
 use IO::Select;
 use IO::Socket::INET;
+use POSIX ();
 use Time::HiRes qw(time sleep);
 use Test::Portico qw(need_bin parse_response);
 
 need_bin();
+
+my $TCK = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+sub cpu_secs {    # utime + stime of a process, in seconds
+    open my $fh, '<', "/proc/$_[0]/stat" or return 0;
+    my ($rest) = (<$fh> // '') =~ /\)\s(.*)$/s or return 0;
+    my @f = split ' ', $rest;
+    return ($f[11] + $f[12]) / $TCK;
+}
 
 my $HTTP = <<'CONF';
     server {
@@ -116,6 +125,35 @@ for my $mode ('', 'off', 'on') {
     if (@c && IO::Select->new($c[-1])->can_read(10)) { 1 while sysread $c[-1], $in, 4096, length $in }
     like $in, qr{\AHTTP/1\.1 200 }, 'backlog: the last one is served once the worker runs';
     close $_ for @c;
+    $s->stop;
+}
+
+# A draining worker (QUIT) lets go of its listening sockets; while the
+# master still holds them, a connection queued there must not wake the
+# worker's loop over and over (the epoll registration has to go before the
+# close(): with the changelist it goes at the next loop pass).
+{
+    my $s = Test::Portico->new;
+    $s->conf($HTTP);
+    $s->start;
+    ok $s->wait_workers(1), 'drain: one worker';
+    my ($w) = $s->worker_pids;
+    # a request in progress keeps the worker draining
+    my $held = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->port, Timeout => 5)
+        or die "connect: $!";
+    syswrite $held, "GET /held HTTP/1.1\r\nHost: x\r\n";
+    sleep 0.3;
+    kill 'QUIT', $w;
+    sleep 0.3;
+    my $queued = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $s->port, Timeout => 2);
+    my $cpu0 = cpu_secs($w);
+    sleep 1.5;
+    my $cpu = cpu_secs($w) - $cpu0;
+    ok $cpu < 0.5, sprintf('drain: no busy loop on a queued connection (%.2f s CPU in 1.5 s)', $cpu);
+    syswrite $held, "\r\n";
+    my $in = '';
+    if (IO::Select->new($held)->can_read(5)) { 1 while sysread $held, $in, 4096, length $in }
+    like $in, qr{\AHTTP/1\.1 200 .*Connection: close}s, 'drain: the request in progress is answered';
     $s->stop;
 }
 

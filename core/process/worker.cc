@@ -135,11 +135,22 @@ void worker_stop_accepting(Worker *w) {
     // and the other draining workers have closed theirs, the kernel refuses
     // new connections instead of queueing them where nobody accepts (QUIT).
     // On reload the master and the new workers still hold them open.
-    for (auto &g : w->cycle->http->groups)
-        if (g->listen.fd >= 0) {
-            ::close(g->listen.fd);
-            g->listen.fd = -1;
-        }
+    // Closed in the next loop pass, once the epoll changelist has sent the
+    // EPOLL_CTL_DEL: a socket the master still holds open outlives our
+    // close() in the epoll set, and a connection queued on it would wake
+    // this loop over and over for an fd libevent no longer knows.
+    // (a zero timeout would run it in this very pass: 1 µs goes through
+    // the timer heap, so after the next dispatch)
+    static timeval next_pass{0, 1};
+    event_base_once(w->base, -1, EV_TIMEOUT,
+                    [](evutil_socket_t, short, void *arg) {
+                        for (auto &g : static_cast<Worker *>(arg)->cycle->http->groups)
+                            if (g->listen.fd >= 0) {
+                                ::close(g->listen.fd);
+                                g->listen.fd = -1;
+                            }
+                    },
+                    w, &next_pass);
 }
 
 int worker_run(Cycle *cycle, int slot) {
@@ -152,10 +163,12 @@ int worker_run(Cycle *cycle, int slot) {
     // epoll_ctl calls wait for the end of the loop pass and coalesce per fd:
     // a response that arms and disarms the write event within one pass
     // (TLS: libevent's OpenSSL bufferevent does on every response) costs
-    // none, a close after a read costs one DEL. libevent's caveat (fds that
-    // share one open file through dup()) does not apply: no watched socket
-    // is dup'ed here; an fd closed and reused within a pass is handled by
-    // libevent (MOD retried as ADD on ENOENT).
+    // none, a close after a read costs one DEL. libevent's caveat: a
+    // watched fd whose open file is shared (dup(), fork()) stays in the
+    // epoll set after close() if the DEL has not gone yet. Workers neither
+    // dup nor fork; the listening sockets, shared with the master, are
+    // closed a pass after their DEL (worker_stop_accepting). An fd closed
+    // and reused within a pass is handled by libevent (MOD retried as ADD).
     event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     w->base = event_base_new_with_config(cfg);
     event_config_free(cfg);
