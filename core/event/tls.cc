@@ -7,6 +7,7 @@
 #include "http/conf.h"
 #include "log/error_log.h"
 
+#include <algorithm>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_struct.h>
 #include <event2/buffer.h>
@@ -381,9 +382,19 @@ void run_now(event *ev, short what) {
 } // namespace
 
 void tls_flush(bufferevent *bev) {
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) return;
+    evbuffer *out = bufferevent_get_output(bev);
+    size_t len = evbuffer_get_length(out);
+    if (len == 0) return;
     SSL *ssl = bufferevent_openssl_get_ssl(bev);
-    if (ssl && SSL_is_init_finished(ssl)) run_now(&bev->ev_write, EV_WRITE);
+    if (!ssl || !SSL_is_init_finished(ssl)) return;
+    // libevent makes one SSL_write, so one TLS record and one write(), per
+    // chain of the output: a response head and its body went out as two.
+    // Up to a full record's payload, one contiguous chain is one record, one
+    // write() and one record's MAC/tag fewer; a copy of 16 KiB at most.
+    constexpr size_t kRecordPayload = 16384;
+    if (evbuffer_get_contiguous_space(out) < std::min(len, kRecordPayload))
+        evbuffer_pullup(out, ssize_t(std::min(len, kRecordPayload)));
+    run_now(&bev->ev_write, EV_WRITE);
 }
 
 void tls_release(bufferevent *bev) {

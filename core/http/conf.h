@@ -170,6 +170,7 @@ struct Cycle {
 
     int worker_processes = 1;
     int worker_connections = 512;
+    bool multi_accept = false; // events { multi_accept }: accept until EAGAIN per readiness report
     bool daemon = true, master_process = true;
     std::string pid_path = "logs/portico.pid";
     std::string error_log = "logs/error.log";

@@ -61,6 +61,7 @@ const char *set_main_flag(pt_conf *cf, void *, const pt_str *a, size_t) {
     std::string_view name = sv(a[0]);
     if (name == "daemon") cf->cycle->daemon = v;
     else if (name == "master_process") cf->cycle->master_process = v;
+    else if (name == "multi_accept") cf->cycle->multi_accept = v;
     return nullptr;
 }
 
@@ -559,7 +560,7 @@ const pt_directive kCore[] = {
     {"events", M, PT_ARGS(0) | PT_ARGS_BLOCK, PT_CONF_MAIN, set_events},
     {"worker_connections", E, PT_ARGS(1), PT_CONF_MAIN, set_worker_connections},
     {"use", E, PT_ARGS(1), PT_CONF_MAIN, set_ignore},
-    {"multi_accept", E, PT_ARGS_FLAG, PT_CONF_MAIN, set_ignore},
+    {"multi_accept", E, PT_ARGS_FLAG, PT_CONF_MAIN, set_main_flag},
     {"accept_mutex", E, PT_ARGS_FLAG, PT_CONF_MAIN, set_ignore},
     {"http", M, PT_ARGS(0) | PT_ARGS_BLOCK, PT_CONF_MAIN, set_http},
     {"server", H, PT_ARGS(0) | PT_ARGS_BLOCK | PT_ARGS_MULTI, PT_CONF_MAIN, set_server},

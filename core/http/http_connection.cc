@@ -9,6 +9,7 @@
 #include "http/server_lookup.h"
 #include "http/uri.h"
 #include "log/error_log.h"
+#include "process/listen_sockets.h"
 #include "process/worker.h"
 
 #include <arpa/inet.h>
@@ -901,17 +902,19 @@ void connection_accept(Worker *w, ListenGroup *g, int fd, sockaddr *sa, int) {
     addr_to_text(sa, c->peer_addr, c->peer_port);
     // the binary address, for allow/deny and ip_hash
     c->peer.set(sa);
-    sockaddr_storage local{};
-    socklen_t llen = sizeof local;
-    if (getsockname(fd, reinterpret_cast<sockaddr *>(&local), &llen) == 0)
-        addr_to_text(reinterpret_cast<sockaddr *>(&local), c->local_addr, c->local_port);
-    if (sa->sa_family != AF_UNIX) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    // The local address is the listener's unless it is a wildcard one, which
+    // only getsockname() can resolve (nginx asks likewise, though lazily).
+    // TCP_NODELAY comes from the listening socket (Linux copies it to the
+    // accepted one) and O_NONBLOCK from accept4(): no syscall for them here.
+    if (listen_is_wildcard(g->listen)) {
+        sockaddr_storage local{};
+        socklen_t llen = sizeof local;
+        if (getsockname(fd, reinterpret_cast<sockaddr *>(&local), &llen) == 0)
+            addr_to_text(reinterpret_cast<sockaddr *>(&local), c->local_addr, c->local_port);
     } else {
-        c->peer_addr = "unix:";
+        addr_to_text(reinterpret_cast<const sockaddr *>(&g->listen.addr), c->local_addr, c->local_port);
     }
-    evutil_make_socket_nonblocking(fd);
+    if (sa->sa_family == AF_UNIX) c->peer_addr = "unix:";
     if (g->listen.ssl) {
         // A TLS record starts with 0x16 (handshake); anything else is plain
         // HTTP sent to the TLS port, answered with nginx's 400 page. The

@@ -74,6 +74,14 @@ const char *parse_listen_address(std::string_view s, Listen &l) {
     return nullptr;
 }
 
+bool listen_is_wildcard(const Listen &l) {
+    if (l.addr.ss_family == AF_INET)
+        return reinterpret_cast<const sockaddr_in *>(&l.addr)->sin_addr.s_addr == htonl(INADDR_ANY);
+    if (l.addr.ss_family == AF_INET6)
+        return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6 *>(&l.addr)->sin6_addr);
+    return false;
+}
+
 bool open_listen_sockets(Cycle &c, std::string &err) {
     for (auto &g : c.http->groups) {
         Listen &l = g->listen;
@@ -92,6 +100,9 @@ bool open_listen_sockets(Cycle &c, std::string &err) {
         if (fam != AF_UNIX) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
         if (l.reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
         if (fam == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        // Linux hands TCP_NODELAY on to every accepted socket: one setsockopt
+        // here instead of one per connection
+        if (fam != AF_UNIX) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (fam == AF_UNIX) unlink(reinterpret_cast<sockaddr_un *>(&l.addr)->sun_path);
         if (bind(fd, reinterpret_cast<sockaddr *>(&l.addr), l.addrlen) != 0) {
             err = "bind() to " + l.text + " failed (" + std::to_string(errno) + ": " +

@@ -2,7 +2,6 @@
 #include "http/conf.h"
 
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include <unordered_set>
 #include <vector>
@@ -13,7 +12,7 @@ struct Connection;
 struct Worker {
     Cycle *cycle = nullptr;
     event_base *base = nullptr;
-    std::vector<evconnlistener *> listeners;
+    std::vector<event *> listeners; // one read event per listening socket
     std::vector<event *> signals;
     event *drain_timer = nullptr;
     std::unordered_set<Connection *> conns;
