@@ -32,6 +32,7 @@ my $HTTP = <<'CONF';
         listen 127.0.0.1:%%PORT%%;
         listen 0.0.0.0:%%PORT2%%;
         location = /addr { return 200 "$server_addr:$server_port\n"; }
+        location = /peer { return 200 "$remote_addr\n"; }
         location / { return 200 "ok\n"; }
     }
 CONF
@@ -96,6 +97,15 @@ for my $mode ('', 'off', 'on') {
     my ($r) = parse_response($s->http("GET /addr HTTP/1.0\r\n\r\n", port => $s->port2));
     is $r->{body}, "127.0.0.1:" . $s->port2 . "\n",
         "$name: \$server_addr:\$server_port of a wildcard listen address (getsockname)";
+    # the client address is formatted by hand for IPv4: one- to three-digit octets
+    for my $from ('127.0.0.1', '127.10.200.3', '127.255.0.99') {
+        my $c = IO::Socket::INET->new(LocalAddr => $from, PeerAddr => '127.0.0.1', PeerPort => $s->port, Timeout => 5)
+            or do { fail "$name: connect from $from: $!"; next };
+        print $c "GET /peer HTTP/1.0\r\n\r\n";
+        local $/;
+        my $resp = <$c> // '';
+        like $resp, qr/\r\n\r\n\Q$from\E\n\z/, "$name: \$remote_addr of a client at $from";
+    }
     $s->stop;
     unlike $s->error_log, qr/\[(alert|emerg|crit)\]/, "$name: no alert logged";
 }

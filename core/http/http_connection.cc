@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <cerrno>
+#include <charconv>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/ssl.h>
 #include <cstring>
@@ -223,9 +224,18 @@ void addr_to_text(const sockaddr *sa, std::string &out, int &port) {
     char buf[INET6_ADDRSTRLEN] = {};
     port = 0;
     if (sa->sa_family == AF_INET) {
+        // glibc's inet_ntop formats IPv4 through sprintf (~1.7k instructions,
+        // twice per connection: a sixth of a close-per-request request)
         auto *in = reinterpret_cast<const sockaddr_in *>(sa);
-        inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+        const auto *b = reinterpret_cast<const unsigned char *>(&in->sin_addr);
+        char *p = buf;
+        for (int i = 0; i < 4; ++i) {
+            if (i) *p++ = '.';
+            p = std::to_chars(p, buf + sizeof buf, unsigned(b[i])).ptr;
+        }
+        out.assign(buf, size_t(p - buf));
         port = ntohs(in->sin_port);
+        return;
     } else if (sa->sa_family == AF_INET6) {
         auto *in6 = reinterpret_cast<const sockaddr_in6 *>(sa);
         inet_ntop(AF_INET6, &in6->sin6_addr, buf, sizeof buf);
