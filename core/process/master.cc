@@ -84,9 +84,10 @@ pid_t spawn_worker(Cycle *c, int slot) {
         return -1;
     }
     if (pid == 0) {
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, nullptr);
+        // The master's handlers go while the signals are still blocked: a TERM
+        // sent to this pid before the worker has its own handlers stays pending
+        // for them (worker_run unblocks). Unblocking first let the inherited
+        // master handler swallow it, and the worker outlived its master.
         for (int s : {SIGHUP, SIGQUIT, SIGTERM, SIGINT, SIGUSR1, SIGCHLD}) signal(s, SIG_DFL);
         drop_privileges(*c);
         _exit(worker_run(c, slot));

@@ -183,6 +183,11 @@ int worker_run(Cycle *cycle, int slot) {
     }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
+    // blocked since the fork (spawn_worker): a signal that came meanwhile is
+    // delivered now, to the handlers above
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
     for (auto &g : cycle->http->groups) {
         event *l = event_new(w->base, g->listen.fd, EV_READ | EV_PERSIST, on_listen, g.get());
         if (!l || event_add(l, nullptr) != 0) {
